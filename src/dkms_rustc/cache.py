@@ -1,0 +1,115 @@
+"""Remembered results, so that a warm run reads files instead of starting processes.
+
+Each record is one small JSON file named after a hash of what it is about (its ``key``:
+file identities such as device, inode, size and modification time). A record is used only
+when it parses, names the same kind and key, and its checksum matches; anything else
+(truncated, foreign, from another version of this tool, or not owned by us when we are
+root) is ignored and recomputed. Writes go to a temporary file that is renamed into place,
+so concurrent hooks never see half a record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+MAX_RECORD = 256 * 1024
+
+
+def default_cache_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/cache/dkms-rustc")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dkms-rustc"
+
+
+def file_identity(path: Path) -> list[int] | None:
+    """``[device, inode, size, mtime_ns, ctime_ns]`` of a file, None when it cannot be examined."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+class Cache:
+    """A directory of records. ``Cache(None)`` remembers nothing (``--no-cache``)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.ignored: list[str] = []  # why records were not used, for -v
+
+    def _path(self, kind: str, key: object) -> Path:
+        assert self.directory is not None
+        digest = hashlib.sha256(_canonical([kind, key]).encode()).hexdigest()[:40]
+        return self.directory / f"{kind}-{digest}.json"
+
+    def get(self, kind: str, key: object) -> Any | None:
+        if self.directory is None:
+            return None
+        path = self._path(kind, key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if os.geteuid() == 0 and (st.st_uid != 0 or st.st_mode & 0o022):
+                self.ignored.append(f"{path}: not owned by root or writable by others")
+                return None
+            data = os.read(fd, MAX_RECORD + 1)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        try:
+            record = json.loads(data)
+            body = [record["format"], record["kind"], record["key"], record["value"]]
+            valid = (
+                record["format"] == FORMAT
+                and record["kind"] == kind
+                and record["key"] == json.loads(_canonical(key))
+                and record["checksum"] == hashlib.sha256(_canonical(body).encode()).hexdigest()
+            )
+        except (ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            self.ignored.append(f"{path}: damaged or foreign record ignored")
+            return None
+        return record["value"]
+
+    def put(self, kind: str, key: object, value: object) -> None:
+        """Store a record; failure to store is silent (the cache is an optimisation)."""
+        if self.directory is None:
+            return
+        body = [FORMAT, kind, key, value]
+        record = {
+            "format": FORMAT,
+            "kind": kind,
+            "key": key,
+            "value": value,
+            "checksum": hashlib.sha256(_canonical(body).encode()).hexdigest(),
+        }
+        try:
+            self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w") as stream:
+                stream.write(_canonical(record))
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, self._path(kind, key))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)

@@ -1,0 +1,75 @@
+"""``dkms-rustc pre-build``: what DKMS runs before make, through the dkms-rustc-pre-build shim.
+
+It decides for the kernel DKMS is building for, prints the decision to stderr (DKMS puts it
+in make.log and, on old versions, on the terminal), and writes the hand-off files the
+documented MAKE line reads. Whatever happens, the MAKE line then either gets the selected
+toolchain or stops at once with this message: a hook that fails never lets make fall back
+to whatever ``rustc`` happens to be first on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from dkms_rustc import report
+from dkms_rustc.cli import environ_kernelver, print_lines
+from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
+from dkms_rustc.decision import ERROR, EXIT_CODES, error_decision
+from dkms_rustc.engine import Assessment, Request, assess
+from dkms_rustc.handoff import HandoffError, write_refusal, write_selection
+
+
+def _module_trees(build_dir: Path) -> tuple[Path, ...]:
+    """The module's own directories: no compiler may be taken from inside them."""
+    trees = [build_dir]
+    module, version = os.environ.get("module"), os.environ.get("module_version")
+    if module and version and "/" not in module + version:
+        trees.append(Path("/usr/src") / f"{module}-{version}")
+    cwd = Path.cwd()
+    if cwd not in trees:
+        trees.append(cwd)
+    return tuple(trees)
+
+
+def run(args: argparse.Namespace) -> int:
+    build_dir = (args.build_dir or Path.cwd()).absolute()
+    module = args.module or os.environ.get("module") or None
+    try:
+        settings = settings_from(args, module)
+    except ConfigFileError as error:
+        assessment = Assessment(error_decision(str(error)))
+    else:
+        if args.policy:
+            settings = replace(
+                settings, policy=args.policy, origins={**settings.origins, "policy": "--policy"}
+            )
+        request = Request(
+            kernel_dir=args.kernel_dir,
+            kernelrelease=args.kernelver or environ_kernelver(),
+            search=search_dirs(args),
+            excluded=_module_trees(build_dir),
+            all_bindgens=False,
+        )
+        assessment = assess(request, settings, cache_from(args, settings))
+    decision = assessment.decision
+    lines = report.human_lines(assessment, args.verbose)
+    kernel = decision.kernel
+    release = (kernel.kernelrelease if kernel else None) or environ_kernelver() or "KVER"
+    print_lines(lines)
+    try:
+        if decision.build_may_proceed:
+            write_selection(build_dir, decision.make_args)
+            return 0
+        write_refusal(
+            build_dir,
+            [report.PREFIX + line for line in lines],
+            f"{report.PREFIX}this module build was stopped before compiling "
+            f"({decision.verdict}); see the lines above, or run: dkms-rustc check -k {release}",
+        )
+    except HandoffError as error:
+        print_lines([f"ERROR: cannot hand the decision to make: {error}"])
+        return EXIT_CODES[ERROR]
+    return decision.exit_code

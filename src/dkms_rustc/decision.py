@@ -1,0 +1,295 @@
+"""The decision: which rustc and bindgen a module build gets, or why it must not start.
+
+:func:`decide` is pure: everything it needs (what the kernel recorded, every candidate and
+what was learned about it, the results of the test compiles, the settings, the distribution
+for wording fixes) is passed in, and it returns a :class:`Decision` value. Matching is string
+equality of the whole compiler version string, the test rustc itself applies; numbers alone
+never match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dkms_rustc import hints
+from dkms_rustc.config import Settings
+from dkms_rustc.kernel import KernelRust
+from dkms_rustc.probe import Toolchain
+from dkms_rustc.proof import ProofResult
+from dkms_rustc.versions import kbuild_version_text, parse_bindgen_version, release_numbers
+
+OK = "ok"
+REFUSED = "refused"
+NO_RUST = "no-rust"
+NO_METADATA = "no-metadata"
+ERROR = "error"
+VERDICTS = (OK, REFUSED, NO_RUST, NO_METADATA, ERROR)
+
+# One exit status per verdict; 2 is a usage error (argparse's own); 77 is DKMS's "skipped".
+EXIT_CODES = {OK: 0, REFUSED: 1, NO_METADATA: 3, ERROR: 4, NO_RUST: 77}
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str
+    headline: str
+    kernel: KernelRust | None = None
+    rustc: Toolchain | None = None
+    bindgen: Toolchain | None = None
+    make_args: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()
+    policy: str = "select"
+    policy_applied: str | None = None  # "warn" or "fallback" when the policy changed the outcome
+    matching: tuple[Toolchain, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    @property
+    def build_may_proceed(self) -> bool:
+        return self.verdict == OK or self.policy_applied is not None
+
+
+def matches(kernel: KernelRust, toolchain: Toolchain) -> bool:
+    """True when ``toolchain`` is the compiler the kernel's metadata (or config) names."""
+    if not toolchain.usable or kernel.expected_rustc is None or toolchain.version_text is None:
+        return False
+    if kernel.has_metadata:
+        return toolchain.version_text == kernel.expected_rustc
+    return kbuild_version_text(toolchain.version_text) == kernel.expected_rustc
+
+
+def matching_rustcs(kernel: KernelRust, rustcs: Sequence[Toolchain]) -> list[Toolchain]:
+    return [toolchain for toolchain in rustcs if matches(kernel, toolchain)]
+
+
+def _numbers(text: str | None) -> tuple[int, int, int]:
+    return release_numbers(text or "") or (0, 0, 0)
+
+
+def choose_bindgen(kernel: KernelRust, bindgens: Sequence[Toolchain]) -> tuple[Toolchain | None, str | None]:
+    """The kernel's own bindgen version if installed, else the newest at or above the minimum."""
+    usable = [tool for tool in bindgens if tool.usable and tool.release]
+    wanted = parse_bindgen_version(kernel.config_bindgen_text or "")
+    for tool in usable:
+        if wanted and tool.release == wanted:
+            return tool, None
+    minimum = _numbers(kernel.min_bindgen)
+    acceptable = [tool for tool in usable if _numbers(tool.release) >= minimum]
+    if not acceptable:
+        return None, None
+    best = max(acceptable, key=lambda tool: _numbers(tool.release))
+    note = (
+        f"bindgen {best.release} ({best.binary}) is used; the kernel was configured with "
+        f"{kernel.config_bindgen_text or 'an unrecorded bindgen'}"
+        f"{f' and needs at least {kernel.min_bindgen}' if kernel.min_bindgen else ''}"
+    )
+    return best, note
+
+
+def _describe(toolchain: Toolchain) -> str:
+    if toolchain.skipped:
+        return f"{toolchain.path}: {toolchain.skipped}"
+    return f"{toolchain.path}: {toolchain.version_text}"
+
+
+def _kernel_facts(kernel: KernelRust) -> list[str]:
+    facts = [
+        f"kernel build tree: {kernel.tree}" + (f" ({kernel.kernelrelease})" if kernel.kernelrelease else "")
+    ]
+    if kernel.expected_rustc:
+        facts.append(f"kernel needs: {kernel.expected_rustc} (read from {kernel.expected_source})")
+    if kernel.config_bindgen_text:
+        facts.append(f"kernel was configured with: {kernel.config_bindgen_text}")
+    return facts
+
+
+def _policy_outcome(
+    verdict: str,
+    headline: str,
+    settings: Settings,
+    facts: list[str],
+    warnings: list[str],
+    fixes: list[str],
+    kernel: KernelRust,
+    rustcs: Sequence[Toolchain],
+) -> Decision:
+    """A refusal, softened by the ``warn`` or ``fallback`` policy where configured."""
+    applied: str | None = None
+    args: tuple[str, ...] = ()
+    if settings.policy == "warn":
+        applied = "warn"
+        warnings.append("policy warn: the build goes on with kbuild's default rustc and will probably fail")
+    elif settings.policy == "fallback":
+        if settings.fallback_make_args:
+            applied = "fallback"
+            args = settings.fallback_make_args
+            warnings.append(
+                f"policy fallback: the module is built with {' '.join(args)} instead of the Rust toolchain"
+            )
+        else:
+            warnings.append("policy fallback is set but fallback_make_args is empty: refusing instead")
+    return Decision(
+        verdict=verdict,
+        headline=headline,
+        kernel=kernel,
+        make_args=args,
+        facts=tuple(facts),
+        warnings=tuple(warnings),
+        fixes=tuple(fixes),
+        policy=settings.policy,
+        policy_applied=applied,
+        matching=tuple(),
+    )
+
+
+def decide(
+    kernel: KernelRust,
+    rustcs: Sequence[Toolchain],
+    bindgens: Sequence[Toolchain],
+    settings: Settings,
+    proofs: Mapping[Path, ProofResult],
+    platform: hints.Platform,
+) -> Decision:
+    """Select the toolchain for a module build against ``kernel``, or refuse with the fix."""
+    name = kernel.kernelrelease or str(kernel.tree)
+    facts = _kernel_facts(kernel)
+    warnings = list(kernel.notes)
+
+    if not kernel.rust_enabled:
+        return Decision(
+            verdict=NO_RUST,
+            headline=f"kernel {name} is built without Rust support (CONFIG_RUST is not set): "
+            "Rust modules cannot be built for it and are skipped",
+            kernel=kernel,
+            facts=(f"kernel build tree: {kernel.tree}", f"configuration read from {kernel.config_path}"),
+            warnings=tuple(warnings),
+            fixes=(
+                'nothing to fix for this module: add BUILD_EXCLUSIVE_CONFIG="CONFIG_RUST" to its dkms.conf '
+                "so DKMS skips such kernels quietly",
+            ),
+            policy=settings.policy,
+        )
+
+    if not kernel.has_metadata or kernel.missing_crates:
+        if not kernel.has_metadata:
+            where = kernel.rust_dir or (kernel.tree / "rust")
+            headline = (
+                f"kernel {name} has Rust enabled but its headers carry no Rust metadata ({where} "
+                "has no readable .rmeta files): no out-of-tree Rust module can be built against it"
+            )
+        else:
+            missing = ", ".join(f"lib{crate}.rmeta" for crate in kernel.missing_crates)
+            headline = (
+                f"kernel {name}'s Rust metadata is incomplete: {kernel.rust_dir} lacks {missing}, "
+                f"which module builds link against (named in {kernel.crates_source})"
+            )
+        return _policy_outcome(
+            NO_METADATA,
+            headline,
+            settings,
+            facts,
+            warnings,
+            hints.install_metadata(kernel.kernelrelease, platform),
+            kernel,
+            rustcs,
+        )
+
+    matching = matching_rustcs(kernel, rustcs)
+    selected: Toolchain | None = None
+    failed_proofs: list[str] = []
+    for candidate in matching:
+        proof = proofs.get(candidate.binary)
+        if proof is None or proof.ok or proof.skipped:
+            selected = candidate
+            if proof is not None and proof.skipped:
+                warnings.append(proof.detail)
+            break
+        failed_proofs.append(f"{candidate.binary}: {proof.detail}")
+
+    if selected is None:
+        assert kernel.expected_rustc is not None
+        lines = [f"candidate {_describe(toolchain)}" for toolchain in rustcs] or [
+            "candidates: no rustc found (looked on PATH, in rustup homes and distribution directories)"
+        ]
+        if failed_proofs:
+            headline = (
+                f"no usable rustc for kernel {name}: the matching compiler failed the test compile "
+                "against the kernel's metadata; the build is stopped before compiling"
+            )
+            lines += [f"test compile: {line}" for line in failed_proofs]
+            repair = [
+                "reinstall that toolchain (it looks half-upgraded or damaged), then run the build again"
+            ]
+        else:
+            headline = (
+                f"no installed rustc matches kernel {name}: it needs {kernel.expected_rustc}; "
+                "the build is stopped before compiling"
+            )
+            repair = hints.install_rustc(kernel.expected_rustc, platform)
+        return _policy_outcome(REFUSED, headline, settings, facts + lines, warnings, repair, kernel, rustcs)
+
+    args = [f"RUSTC={selected.binary}", f"HOSTRUSTC={selected.binary}"]
+    bindgen, bindgen_note = choose_bindgen(kernel, bindgens)
+    if bindgen is not None:
+        args.append(f"BINDGEN={bindgen.binary}")
+        if bindgen_note:
+            warnings.append(bindgen_note)
+    else:
+        wanted = parse_bindgen_version(kernel.config_bindgen_text or "")
+        message = (
+            f"no bindgen {wanted or ''}{' or newer' if wanted else ''} found"
+            f"{f' (the kernel needs at least {kernel.min_bindgen})' if kernel.min_bindgen else ''}: "
+            "modules that generate their own bindings will fail"
+        )
+        if settings.require_bindgen:
+            facts.append(f"selected rustc: {selected.binary}")
+            return _policy_outcome(
+                REFUSED,
+                f"no suitable bindgen for kernel {name}: {message}",
+                settings,
+                facts,
+                warnings,
+                hints.install_bindgen(wanted, kernel.min_bindgen, platform),
+                kernel,
+                rustcs,
+            )
+        warnings.append(message)
+    if selected.rust_src is not None:
+        args.append(f"RUST_LIB_SRC={selected.rust_src}")
+    if kernel.llvm_major is not None and selected.llvm_version:
+        major = selected.llvm_version.split(".")[0]
+        if major.isdigit() and int(major) != kernel.llvm_major:
+            warnings.append(
+                f"the selected rustc uses LLVM {selected.llvm_version}, the kernel was built with LLVM "
+                f"{kernel.llvm_major}: fine for Rust code, but cross-language LTO or CFI would mismatch"
+            )
+    proof = proofs.get(selected.binary)
+    facts.append(f"selected rustc: {selected.binary} ({selected.version_text})")
+    if proof is not None and proof.ok:
+        facts.append(f"proof: {proof.detail}")
+    if bindgen is not None:
+        facts.append(f"selected bindgen: {bindgen.binary} ({bindgen.version_text})")
+    return Decision(
+        verdict=OK,
+        headline=f"kernel {name}: building with {selected.version_text} from {selected.binary}",
+        kernel=kernel,
+        rustc=selected,
+        bindgen=bindgen,
+        make_args=tuple(args),
+        facts=tuple(facts),
+        warnings=tuple(warnings),
+        policy=settings.policy,
+        matching=tuple(matching),
+    )
+
+
+def error_decision(headline: str, fixes: Sequence[str] = (), policy: str = "select") -> Decision:
+    """A decision for a run that could not look at the kernel at all."""
+    return Decision(verdict=ERROR, headline=headline, fixes=tuple(fixes), policy=policy)

@@ -1,0 +1,93 @@
+"""The files the documented dkms.conf MAKE line reads after the hook ran.
+
+``dkms-rustc.make-args`` holds make command-line arguments on one line; the MAKE line
+expands it with ``$(cat dkms-rustc.make-args)``. Make arguments, not the environment:
+kbuild's top Makefile assigns ``RUSTC = rustc``, which only a command-line value overrides.
+
+When the build is refused, the arguments are ``-f <build dir>/dkms-rustc.refused.mk``: a
+makefile that prints the hook's message and stops with ``$(error ...)``, so even a DKMS that
+ignores PRE_BUILD's exit status (3.1.4 and older) stops at once instead of compiling for
+minutes and failing on E0514. Every file is written to a temporary name and renamed, so make
+never reads half a file. The words must survive the shell's word splitting and globbing in
+the MAKE line, so anything but plain path characters is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+ARGS_FILE = "dkms-rustc.make-args"
+REFUSAL_FILE = "dkms-rustc.refused.mk"
+_SAFE_WORD_RE = re.compile(r"^[A-Za-z0-9_./+,:@=-]+$")
+
+
+class HandoffError(Exception):
+    """The hand-off files could not be written."""
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    directory = path.parent
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as error:
+        raise HandoffError(f"cannot write in {directory} ({error.strerror})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise HandoffError(f"cannot write {path} ({error.strerror})") from None
+
+
+def check_words(words: Sequence[str]) -> None:
+    for word in words:
+        if not _SAFE_WORD_RE.match(word):
+            raise HandoffError(
+                f"the make argument {word!r} contains characters (spaces, quotes, globs) that the "
+                "DKMS MAKE line cannot carry; install the toolchain under a plain path"
+            )
+
+
+def write_selection(build_dir: Path, words: Sequence[str]) -> Path:
+    """Hand ``words`` (``RUSTC=/abs/path`` ...) to the MAKE line; remove any old refusal."""
+    check_words(words)
+    path = build_dir / ARGS_FILE
+    _write_atomically(path, " ".join(words) + "\n")
+    with contextlib.suppress(OSError):
+        os.unlink(build_dir / REFUSAL_FILE)
+    return path
+
+
+def _make_literal(text: str) -> str:
+    """``text`` as the right-hand side of a make ``:=`` assignment, printed verbatim."""
+    return text.replace("$", "$$").replace("#", "\\#").replace("\n", " ")
+
+
+def refusal_makefile(lines: Sequence[str], last: str) -> str:
+    """A makefile that prints ``lines`` and stops with ``last`` as make's error."""
+    out = ["# Written by dkms-rustc pre-build: this module build was refused. See its messages below."]
+    for number, line in enumerate(lines):
+        out.append(f"dkms_rustc_line_{number} := {_make_literal(line)}")
+        out.append(f"$(info $(dkms_rustc_line_{number}))")
+    out.append(f"dkms_rustc_error := {_make_literal(last)}")
+    out.append("$(error $(dkms_rustc_error))")
+    return "\n".join(out) + "\n"
+
+
+def write_refusal(build_dir: Path, lines: Sequence[str], last: str) -> Path:
+    """Make the following make stop at once with the hook's message."""
+    mk = (build_dir / REFUSAL_FILE).absolute()
+    check_words([str(mk)])
+    _write_atomically(mk, refusal_makefile(lines, last))
+    _write_atomically(build_dir / ARGS_FILE, f"-f {mk}\n")
+    return mk

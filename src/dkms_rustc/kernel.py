@@ -1,0 +1,324 @@
+"""What a kernel build tree says about the Rust toolchain it was built with.
+
+The build tree is what DKMS calls ``kernel_source_dir``: usually ``/lib/modules/<release>/build``.
+:func:`read_kernel` assembles a :class:`KernelRust` from its kbuild configuration and, the
+ground truth, the compiler string stored in the crate metadata under ``rust/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dkms_rustc import kconfig
+from dkms_rustc.cache import Cache, file_identity
+from dkms_rustc.rmeta import MetadataError, read_rmeta_version
+from dkms_rustc.versions import kbuild_version_text, release_numbers
+
+# Minimum tool versions by kernel (scripts/min-tool-version.sh), for trees that lack the script.
+_BUILTIN_MINIMUMS: tuple[tuple[tuple[int, int], str, str], ...] = (
+    ((7, 1), "1.85.0", "0.71.1"),
+    ((6, 11), "1.78.0", "0.65.1"),
+    ((6, 6), "1.71.1", "0.65.1"),
+    ((6, 1), "1.62.0", "0.56.0"),
+)
+_EXTERN_RE = re.compile(
+    r"--extern[ =](?:(?:force|noprelude|priv)(?:,(?:force|noprelude|priv))*:)?([A-Za-z_]\w*)"
+)
+_INCLUDE_RE = re.compile(r"^\s*-?include\s+(\S+)\s*$", re.MULTILINE)
+_MAKE_C_RE = re.compile(r"(?:^|\s)-C\s*(\S+)")
+_MIN_TOOL_RE = re.compile(r"^\s*(rustc|bindgen)\)\s*\n(?:\s*#.*\n)*\s*echo\s+([0-9][0-9.]*)", re.MULTILINE)
+_MAX_MAKEFILE = 1024 * 1024
+
+
+class KernelTreeError(Exception):
+    """The kernel build tree is missing or too incomplete to say anything about Rust."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file under ``rust/`` and the compiler that wrote it (or why that could not be read)."""
+
+    path: Path
+    compiler: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class KernelRust:
+    tree: Path
+    roots: tuple[Path, ...]
+    kernelrelease: str | None
+    config_path: Path
+    rust_enabled: bool
+    config_rustc_text: str | None
+    config_bindgen_text: str | None
+    config_rustc_number: int | None
+    config_llvm_number: int | None
+    cc_is_clang: bool
+    rust_dir: Path | None
+    artifacts: tuple[Artifact, ...]
+    expected_rustc: str | None
+    expected_source: str | None
+    required_crates: tuple[str, ...]
+    crates_source: Path | None
+    missing_crates: tuple[str, ...]
+    min_rustc: str | None
+    min_bindgen: str | None
+    minimums_source: str
+    target_spec: Path | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def has_metadata(self) -> bool:
+        return any(artifact.compiler for artifact in self.artifacts)
+
+    @property
+    def expected_from_metadata(self) -> bool:
+        return self.has_metadata
+
+    @property
+    def llvm_major(self) -> int | None:
+        if not self.config_llvm_number:
+            return None
+        return self.config_llvm_number // 10000
+
+
+def build_dir_for_release(kernelrelease: str) -> Path:
+    return Path("/lib/modules") / kernelrelease / "build"
+
+
+def _read_small(path: Path, limit: int = _MAX_MAKEFILE) -> str | None:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def tree_roots(tree: Path) -> tuple[Path, ...]:
+    """The build dir, then any tree its Makefile delegates to (Debian's split ``-common`` headers)."""
+    roots = [tree]
+    text = _read_small(tree / "Makefile")
+    if text:
+        for match in list(_INCLUDE_RE.finditer(text)) + list(_MAKE_C_RE.finditer(text)):
+            target = match.group(1)
+            if "$" in target:
+                continue
+            candidate = (tree / target).parent if target.endswith("Makefile") else tree / target
+            candidate = Path(os.path.normpath(candidate))
+            if candidate.is_dir() and candidate not in roots:
+                roots.append(candidate)
+    return tuple(roots)
+
+
+def _find(roots: tuple[Path, ...], relative: str) -> Path | None:
+    for root in roots:
+        path = root / relative
+        if path.exists():
+            return path
+    return None
+
+
+def _read_kernelrelease(roots: tuple[Path, ...]) -> str | None:
+    path = _find(roots, "include/config/kernel.release")
+    text = _read_small(path, 256) if path else None
+    release = text.strip() if text else ""
+    return release if release and release.isprintable() and " " not in release else None
+
+
+def _load_config(tree: Path, roots: tuple[Path, ...], kernelrelease: str | None) -> kconfig.KbuildConfig:
+    tried: list[str] = []
+    candidates = [root / "include" / "config" / "auto.conf" for root in roots]
+    candidates += [root / ".config" for root in roots]
+    if kernelrelease:
+        candidates.append(Path("/boot") / f"config-{kernelrelease}")
+    for path in candidates:
+        if not os.path.lexists(path):
+            continue
+        try:
+            return kconfig.read_config(path)
+        except IsADirectoryError:
+            tried.append(f"{path} is a directory")
+        except OSError as error:
+            tried.append(f"{path} cannot be read ({error.strerror})")
+        except kconfig.ConfigError as error:
+            tried.append(str(error))
+    detail = "; ".join(tried) if tried else "neither include/config/auto.conf nor .config exists"
+    raise KernelTreeError(
+        f"the kernel build tree {tree} has no usable kbuild configuration ({detail}); "
+        "the kernel headers look half-installed: reinstall them"
+    )
+
+
+def _read_artifacts(rust_dir: Path, cache: Cache) -> tuple[Artifact, ...]:
+    try:
+        names = sorted(os.listdir(rust_dir))
+    except OSError as error:
+        return (Artifact(rust_dir, None, f"cannot be listed ({error.strerror})"),)
+    artifacts: list[Artifact] = []
+    for name in names:
+        path = rust_dir / name
+        if name.endswith(".rmeta"):
+            try:
+                artifacts.append(Artifact(path, read_rmeta_version(path)))
+            except IsADirectoryError:
+                artifacts.append(Artifact(path, None, "is a directory"))
+            except OSError as error:
+                artifacts.append(Artifact(path, None, f"cannot be read ({error.strerror})"))
+            except MetadataError as error:
+                artifacts.append(Artifact(path, None, str(error)))
+        elif name.endswith(".so"):
+            artifacts.append(_read_proc_macro(path, cache))
+    return tuple(artifacts)
+
+
+def _read_proc_macro(path: Path, cache: Cache) -> Artifact:
+    identity = file_identity(path)
+    key = [str(path), identity]
+    remembered = cache.get("elf", key) if identity else None
+    if isinstance(remembered, list) and len(remembered) == 2:
+        return Artifact(path, remembered[0], remembered[1])
+    from dkms_rustc.elfmeta import ElfError, read_rustc_section_version
+
+    try:
+        artifact = Artifact(path, read_rustc_section_version(path))
+    except IsADirectoryError:
+        artifact = Artifact(path, None, "is a directory")
+    except OSError as error:
+        artifact = Artifact(path, None, f"cannot be read ({error.strerror})")
+    except ElfError as error:
+        artifact = Artifact(path, None, str(error))
+    if identity:
+        cache.put("elf", key, [artifact.compiler, artifact.error])
+    return artifact
+
+
+def _choose_expected(artifacts: tuple[Artifact, ...], notes: list[str]) -> Artifact | None:
+    readable = [artifact for artifact in artifacts if artifact.compiler]
+    if not readable:
+        return None
+    counts = Counter(artifact.compiler for artifact in readable)
+    if len(counts) > 1:
+        described = "; ".join(f"{artifact.path.name}: {artifact.compiler}" for artifact in readable)
+        notes.append(
+            "the kernel's Rust artifacts were written by different compilers "
+            f"({described}); modules are checked against libkernel.rmeta's"
+        )
+    for preferred in ("libkernel.rmeta", "libcore.rmeta"):
+        for artifact in readable:
+            if artifact.path.name == preferred:
+                return artifact
+    top = counts.most_common(1)[0][0]
+    return next(artifact for artifact in readable if artifact.compiler == top)
+
+
+def _required_crates(roots: tuple[Path, ...]) -> tuple[tuple[str, ...], Path | None]:
+    path = _find(roots, "scripts/Makefile.build")
+    text = _read_small(path) if path else None
+    if not text:
+        return (), None
+    crates: list[str] = []
+    for line in text.splitlines():
+        if "--extern" not in line:
+            continue
+        for name in _EXTERN_RE.findall(line):
+            if name not in crates:
+                crates.append(name)
+    return tuple(crates), path
+
+
+def _crate_present(rust_dir: Path, crate: str) -> bool:
+    return (rust_dir / f"lib{crate}.rmeta").is_file() or (rust_dir / f"lib{crate}.so").is_file()
+
+
+def _minimums(roots: tuple[Path, ...], kernelrelease: str | None) -> tuple[str | None, str | None, str]:
+    path = _find(roots, "scripts/min-tool-version.sh")
+    text = _read_small(path) if path else None
+    if text:
+        found = dict(_MIN_TOOL_RE.findall(text))
+        if found:
+            return found.get("rustc"), found.get("bindgen"), str(path)
+    numbers = release_numbers(kernelrelease or "")
+    if numbers:
+        for (major, minor), rustc, bindgen in _BUILTIN_MINIMUMS:
+            if numbers[:2] >= (major, minor):
+                return rustc, bindgen, f"built-in table for Linux {major}.{minor}+"
+    return None, None, "unknown"
+
+
+def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> KernelRust:
+    """Everything the tree says about Rust. Raises KernelTreeError for a missing or broken tree."""
+    if not tree.exists():
+        which = f" for kernel {kernelrelease}" if kernelrelease else ""
+        raise KernelTreeError(
+            f"the kernel build tree {tree}{which} does not exist: the kernel headers are not installed"
+        )
+    if not tree.is_dir():
+        raise KernelTreeError(f"the kernel build tree {tree} is not a directory")
+    roots = tree_roots(tree)
+    release = _read_kernelrelease(roots) or kernelrelease
+    config = _load_config(tree, roots, release)
+    notes: list[str] = []
+
+    rust_enabled = config.enabled("CONFIG_RUST")
+    rustc_text = config.get("CONFIG_RUSTC_VERSION_TEXT")
+    if rustc_text == "n":  # 6.11-ish kernels built without rustc store the literal n
+        rustc_text = None
+
+    rust_dir = _find(roots, "rust")
+    if rust_dir is not None and not rust_dir.is_dir():
+        notes.append(f"{rust_dir} is not a directory")
+        rust_dir = None
+    artifacts = _read_artifacts(rust_dir, cache) if rust_dir else ()
+    for artifact in artifacts:
+        if artifact.error and artifact.path.name.endswith((".rmeta", ".so")):
+            notes.append(f"{artifact.path}: {artifact.error}")
+    chosen = _choose_expected(artifacts, notes)
+    if chosen is not None:
+        expected: str | None = chosen.compiler
+        source: str | None = str(chosen.path)
+        if rustc_text and expected and kbuild_version_text(expected) != rustc_text:
+            notes.append(
+                f"the configuration records {rustc_text!r} but the metadata was written by "
+                f"{expected!r}; the metadata is what rustc checks, so it wins"
+            )
+    elif rustc_text:
+        expected, source = rustc_text, f"CONFIG_RUSTC_VERSION_TEXT in {config.path}"
+    else:
+        expected, source = None, None
+
+    crates, crates_source = _required_crates(roots)
+    missing: tuple[str, ...] = ()
+    if rust_dir is not None and artifacts:
+        required = ("core", *crates) if "core" not in crates else crates
+        missing = tuple(crate for crate in required if not _crate_present(rust_dir, crate))
+    min_rustc, min_bindgen, minimums_source = _minimums(roots, release)
+
+    return KernelRust(
+        tree=tree,
+        roots=roots,
+        kernelrelease=release,
+        config_path=config.path,
+        rust_enabled=rust_enabled,
+        config_rustc_text=rustc_text,
+        config_bindgen_text=config.get("CONFIG_BINDGEN_VERSION_TEXT"),
+        config_rustc_number=config.number("CONFIG_RUSTC_VERSION"),
+        config_llvm_number=config.number("CONFIG_RUSTC_LLVM_VERSION"),
+        cc_is_clang=config.enabled("CONFIG_CC_IS_CLANG"),
+        rust_dir=rust_dir,
+        artifacts=artifacts,
+        expected_rustc=expected,
+        expected_source=source,
+        required_crates=crates,
+        crates_source=crates_source,
+        missing_crates=missing,
+        min_rustc=min_rustc,
+        min_bindgen=min_bindgen,
+        minimums_source=minimums_source,
+        target_spec=_find(roots, "scripts/target.json"),
+        notes=tuple(notes),
+    )

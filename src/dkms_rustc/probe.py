@@ -1,0 +1,237 @@
+"""Learn what each discovered rustc and bindgen is: version, LLVM, host, sysroot, rust-src.
+
+A rustc is read from its own files first, with no process: the sysroot's
+``lib/rustlib/<host>/lib/libcore-*.rmeta`` header names the compiler that built it (the same
+string that compiler writes into metadata) and rustup's ``lib/libLLVM.so.<ver>-rust-...``
+names its LLVM. Only when the files do not say enough is ``rustc -vV`` run, through
+:mod:`dkms_rustc.runner`, and the answer remembered per file identity. bindgen states its
+version nowhere but in ``--version``, so it is run once and remembered the same way.
+Nothing untrusted is ever run: :mod:`dkms_rustc.trust` is asked first.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dkms_rustc import runner
+from dkms_rustc.cache import Cache, file_identity
+from dkms_rustc.rmeta import MetadataError, read_rmeta_version
+from dkms_rustc.toolchains import Found
+from dkms_rustc.trust import untrusted_reason
+from dkms_rustc.versions import parse_bindgen_version, parse_rustc_version
+
+_LLVM_FILE_RE = re.compile(r"^libLLVM(?:\.so\.|-)(\d+)(?:\.(\d+))?")
+PROBE_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A discovered rustc or bindgen and what is known about it."""
+
+    found: Found
+    version_text: str | None = None  # "rustc 1.95.0 (...)" or "bindgen 0.72.1"
+    release: str | None = None  # "1.95.0" / "0.72.1"
+    llvm_version: str | None = None
+    host: str | None = None
+    sysroot: Path | None = None
+    rust_src: Path | None = None
+    learned_from: str | None = None
+    skipped: str | None = None  # why it cannot be used; None when usable
+
+    @property
+    def path(self) -> Path:
+        return self.found.path
+
+    @property
+    def binary(self) -> Path:
+        return self.found.binary
+
+    @property
+    def usable(self) -> bool:
+        return self.skipped is None and self.version_text is not None
+
+
+class Deadline:
+    """A time budget shared by all probes of one run, so that hanging programs cannot add up."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def remaining(self, cap: float) -> float:
+        return max(0.0, min(cap, self.end - time.monotonic()))
+
+
+def _sysroot_of(binary: Path) -> Path:
+    return binary.parent.parent
+
+
+def _rust_src(sysroot: Path, release: str | None) -> Path | None:
+    library = sysroot / "lib" / "rustlib" / "src" / "rust" / "library"
+    if (library / "core" / "src" / "lib.rs").is_file():
+        return library
+    if release:
+        numbers = release.split("-", 1)[0]
+        # Debian and Ubuntu: rust-src / rust-X.Y-src install the library sources here.
+        distro_library = Path("/usr/src") / f"rustc-{numbers}" / "library"
+        if (distro_library / "core" / "src" / "lib.rs").is_file():
+            return distro_library
+    return None
+
+
+def _llvm_from_files(sysroot: Path) -> str | None:
+    """rustup ships ``lib/libLLVM.so.22.1-rust-1.95.0-stable``: the most precise name wins."""
+    best: str | None = None
+    for path in glob.glob(os.path.join(glob.escape(str(sysroot / "lib")), "libLLVM*")):
+        match = _LLVM_FILE_RE.match(os.path.basename(path))
+        if match:
+            version = match.group(1) + (f".{match.group(2)}" if match.group(2) else "")
+            if best is None or len(version) > len(best):
+                best = version
+    return best
+
+
+def _from_files(found: Found) -> Toolchain | None:
+    sysroot = _sysroot_of(found.binary)
+    pattern = os.path.join(glob.escape(str(sysroot / "lib" / "rustlib")), "*", "lib", "libcore-*.rmeta")
+    versions: dict[str, set[str]] = {}
+    for path in glob.glob(pattern):
+        try:
+            text = read_rmeta_version(Path(path))
+        except (OSError, MetadataError):
+            continue
+        versions.setdefault(text, set()).add(Path(path).parent.parent.name)
+    if len(versions) != 1:
+        return None  # nothing readable, or a mixed sysroot: ask the compiler itself
+    text, hosts = next(iter(versions.items()))
+    parsed = parse_rustc_version(text)
+    if parsed is None:
+        return None
+    return Toolchain(
+        found=found,
+        version_text=text,
+        release=parsed.release,
+        llvm_version=_llvm_from_files(sysroot),
+        host=_pick_host(hosts, found.rustup_toolchain),
+        sysroot=sysroot,
+        rust_src=_rust_src(sysroot, parsed.release),
+        learned_from=f"libcore metadata in {sysroot / 'lib' / 'rustlib'}",
+    )
+
+
+def _pick_host(hosts: set[str], toolchain_name: str | None) -> str | None:
+    if len(hosts) == 1:
+        return next(iter(hosts))
+    for host in sorted(hosts):
+        if toolchain_name and toolchain_name.endswith(host):
+            return host
+    import platform
+
+    machine = platform.machine()
+    for host in sorted(hosts):
+        if host.startswith(machine + "-") and "linux" in host:
+            return host
+    return None
+
+
+def _parse_verbose(found: Found, output: str) -> Toolchain | None:
+    lines = output.splitlines()
+    if not lines:
+        return None
+    parsed = parse_rustc_version(lines[0])
+    if parsed is None:
+        return None
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            fields[name.strip()] = value.strip()
+    sysroot = _sysroot_of(found.binary)
+    return Toolchain(
+        found=found,
+        version_text=parsed.text,
+        release=fields.get("release", parsed.release),
+        llvm_version=fields.get("LLVM version"),
+        host=fields.get("host"),
+        sysroot=sysroot,
+        rust_src=_rust_src(sysroot, parsed.release),
+        learned_from=f"{found.binary} -vV",
+    )
+
+
+def _identity_key(found: Found) -> list[object] | None:
+    identity = file_identity(found.binary)
+    return None if identity is None else [str(found.binary), identity]
+
+
+def _describe_output(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return repr(line[:80]) if line else "nothing"
+
+
+def probe_rustc(
+    found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
+) -> Toolchain:
+    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs)
+    if reason:
+        return Toolchain(found=found, skipped=f"not trusted: {reason}")
+    from_files = _from_files(found)
+    if from_files is not None:
+        return from_files
+    key = _identity_key(found)
+    remembered = cache.get("rustc-vV", key) if key else None
+    if isinstance(remembered, str):
+        parsed = _parse_verbose(found, remembered)
+        if parsed is not None:
+            return replace(parsed, learned_from=f"{found.binary} -vV (remembered)")
+    timeout = deadline.remaining(PROBE_TIMEOUT)
+    if timeout <= 0:
+        return Toolchain(found=found, skipped="not examined: the time for examining compilers ran out")
+    result = runner.run([str(found.binary), "-vV"], timeout=timeout, output_cap=64 * 1024)
+    if not result.ok:
+        return Toolchain(found=found, skipped=f"unusable: {result.failure()}")
+    parsed = _parse_verbose(found, result.stdout)
+    if parsed is None:
+        return Toolchain(
+            found=found,
+            skipped=f"unusable: `{found.binary} -vV` printed {_describe_output(result.stdout)}, "
+            "not a rustc version",
+        )
+    if key:
+        cache.put("rustc-vV", key, result.stdout)
+    return parsed
+
+
+def probe_bindgen(
+    found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
+) -> Toolchain:
+    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs)
+    if reason:
+        return Toolchain(found=found, skipped=f"not trusted: {reason}")
+    key = _identity_key(found)
+    remembered = cache.get("bindgen-version", key) if key else None
+    learned = f"{found.path} --version (remembered)"
+    if isinstance(remembered, str):
+        output = remembered
+    else:
+        timeout = deadline.remaining(PROBE_TIMEOUT)
+        if timeout <= 0:
+            return Toolchain(found=found, skipped="not examined: the time for examining tools ran out")
+        result = runner.run([str(found.binary), "--version"], timeout=timeout, output_cap=16 * 1024)
+        if not result.ok:
+            return Toolchain(found=found, skipped=f"unusable: {result.failure()}")
+        output = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+        learned = f"{found.path} --version"
+        if parse_bindgen_version(output) is not None and key:
+            cache.put("bindgen-version", key, output)
+    release = parse_bindgen_version(output)
+    if release is None:
+        return Toolchain(
+            found=found,
+            skipped=f"unusable: `{found.path} --version` printed {_describe_output(output)}",
+        )
+    return Toolchain(found=found, version_text=output, release=release, learned_from=learned)

@@ -1,0 +1,147 @@
+"""Prove a selected rustc against the kernel's own metadata, the way the module build will use it.
+
+A tiny ``no_std`` crate that loads the kernel's ``kernel`` crate (and through it ``core``,
+``compiler_builtins`` and the proc macros) is compiled to metadata only, with
+``--sysroot=/dev/null -L <tree>/rust`` like kbuild. This catches what a version string
+cannot: a half-upgraded toolchain whose ``--version`` works but which cannot compile, or
+metadata that does not load. A success is remembered per (compiler file identity, kernel
+metadata identity), so repeated runs start no process.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dkms_rustc import runner
+from dkms_rustc.cache import Cache, file_identity
+from dkms_rustc.kernel import KernelRust
+from dkms_rustc.probe import Deadline, Toolchain
+from dkms_rustc.trust import untrusted_reason
+
+PROOF_TIMEOUT = 30.0
+_ERROR_RE = re.compile(r"^error(\[E\d{4}\])?: (.*)$", re.MULTILINE)
+INCOMPATIBLE_CODES = frozenset({"E0514", "E0460", "E0461", "E0463", "E0786"})
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    ok: bool
+    detail: str
+    remembered: bool = False
+    skipped: bool = False  # the proof was not attempted (disabled, or the tree is not trusted)
+
+
+def _kernel_identity(kernel: KernelRust) -> list[object] | None:
+    assert kernel.rust_dir is not None
+    identities: list[object] = []
+    for artifact in kernel.artifacts:
+        identity = file_identity(artifact.path)
+        if identity is None:
+            return None
+        identities.append([artifact.path.name, identity])
+    if kernel.target_spec is not None:
+        identities.append(["target", file_identity(kernel.target_spec)])
+    return [str(kernel.rust_dir), identities]
+
+
+def _compiler_identity(toolchain: Toolchain) -> list[object] | None:
+    identity = file_identity(toolchain.binary)
+    if identity is None:
+        return None
+    # The compiler proper lives in librustc_driver; a half-upgrade changes it, not bin/rustc.
+    drivers = sorted(glob.glob(str(toolchain.binary.parent.parent / "lib" / "librustc_driver-*.so")))
+    return [str(toolchain.binary), identity, [[d, file_identity(Path(d))] for d in drivers]]
+
+
+def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> list[str]:
+    assert kernel.rust_dir is not None
+    argv = [
+        str(toolchain.binary),
+        "--edition=2021",
+        "--crate-type=rlib",
+        "--emit=metadata",
+        "--crate-name=dkms_rustc_proof",
+        "--sysroot=/dev/null",
+        "-Cpanic=abort",
+        "-L",
+        str(kernel.rust_dir),
+        "-o",
+        str(workdir / "libdkms_rustc_proof.rmeta"),
+    ]
+    if kernel.target_spec is not None:
+        argv.append(f"--target={kernel.target_spec}")
+    argv.append(str(workdir / "proof.rs"))
+    return argv
+
+
+def _proof_source(kernel: KernelRust) -> str:
+    assert kernel.rust_dir is not None
+    lines = ["#![no_std]"]
+    if (kernel.rust_dir / "libkernel.rmeta").is_file():
+        lines.append("extern crate kernel;")
+    return "\n".join(lines) + "\n"
+
+
+def first_error(stderr: str) -> tuple[str | None, str]:
+    """The error code (``E0514``) and message of rustc's first error."""
+    match = _ERROR_RE.search(stderr)
+    if match is None:
+        line = stderr.strip().splitlines()[0] if stderr.strip() else "no diagnostic"
+        return None, line[:200]
+    code = match.group(1)[1:-1] if match.group(1) else None
+    return code, match.group(2).strip()[:200]
+
+
+def prove(
+    toolchain: Toolchain,
+    kernel: KernelRust,
+    cache: Cache,
+    deadline: Deadline,
+    trusted_dirs: tuple[Path, ...] = (),
+) -> ProofResult:
+    """Compile the test crate with ``toolchain`` against ``kernel``'s metadata."""
+    if kernel.rust_dir is None:
+        return ProofResult(False, "the kernel has no rust/ metadata to compile against", skipped=True)
+    # rustc loads the kernel's proc-macro .so files: only do that from a tree nobody else controls.
+    for artifact in kernel.artifacts:
+        if artifact.path.name.endswith(".so"):
+            reason = untrusted_reason(artifact.path, trusted_dirs=trusted_dirs)
+            if reason:
+                return ProofResult(
+                    False, f"test compile skipped: the kernel tree is not trusted ({reason})", skipped=True
+                )
+    compiler_key = _compiler_identity(toolchain)
+    kernel_key = _kernel_identity(kernel)
+    key = [compiler_key, kernel_key] if compiler_key and kernel_key else None
+    if key is not None and cache.get("proof", key) == "ok":
+        return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)", True)
+    timeout = deadline.remaining(PROOF_TIMEOUT)
+    if timeout <= 0:
+        return ProofResult(False, "test compile not attempted: the time budget ran out")
+    workdir = Path(tempfile.mkdtemp(prefix="dkms-rustc-proof-"))
+    try:
+        (workdir / "proof.rs").write_text(_proof_source(kernel))
+        env = runner.minimal_environment({"RUSTC_BOOTSTRAP": "1"})
+        result = runner.run(proof_command(toolchain, kernel, workdir), timeout=timeout, env=env, cwd=workdir)
+    except OSError as error:
+        return ProofResult(False, f"test compile could not be prepared: {error}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if result.ok:
+        if key is not None:
+            cache.put("proof", key, "ok")
+        return ProofResult(True, "a test crate compiled against the kernel's metadata")
+    if result.returncode is None or result.returncode < 0 or result.start_error:
+        return ProofResult(False, f"test compile failed: {result.failure()}")
+    code, message = first_error(result.stderr)
+    label = f"error[{code}]" if code else "error"
+    return ProofResult(False, f"test compile against the kernel's metadata failed: {label}: {message}")
+
+
+def is_incompatibility(detail: str) -> bool:
+    return any(f"[{code}]" in detail for code in INCOMPATIBLE_CODES)

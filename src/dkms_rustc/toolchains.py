@@ -1,0 +1,187 @@
+"""Find every rustc and bindgen on the machine, without going through rustup's proxy.
+
+Discovery only lists files; :mod:`dkms_rustc.probe` learns what each one is. Places looked at:
+PATH (a rustup proxy there is replaced by the toolchains of its rustup home), every rustup
+home (RUSTUP_HOME, root's, the invoking sudo user's, the current user's), the distribution
+layouts (``/usr/bin/rustc``, Ubuntu's ``/usr/bin/rustc-1.XX`` and ``/usr/lib/rust-1.XX``),
+cargo-installed bindgen, and every directory given with ``--search`` or ``search =``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dkms_rustc.runner import MINIMAL_PATH
+
+_PROXY_NAMES = frozenset({"rustup", "rustup-init"})
+_DISTRIBUTION_RUSTC_GLOBS = (
+    "/usr/bin/rustc",
+    "/usr/bin/rustc-[0-9]*",
+    "/usr/lib/rust-[0-9]*/bin/rustc",
+    "/usr/local/bin/rustc",
+)
+_DISTRIBUTION_BINDGEN_GLOBS = ("/usr/bin/bindgen", "/usr/bin/bindgen-[0-9]*", "/usr/local/bin/bindgen")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file that may be a compiler: where it was found and how."""
+
+    kind: str  # "rustc" or "bindgen"
+    path: Path  # as found
+    binary: Path  # resolved, the file that would run
+    origins: tuple[str, ...]
+    rustup_toolchain: str | None = None  # toolchain name when inside a rustup home
+
+
+@dataclass
+class Discovery:
+    rustcs: list[Found] = field(default_factory=list)
+    bindgens: list[Found] = field(default_factory=list)
+    proxies: list[str] = field(default_factory=list)  # rustup proxies seen, for the report
+    evidence: list[str] = field(default_factory=list)  # places looked at, for -v
+
+
+def _home_of(user: str) -> Path | None:
+    try:
+        import pwd
+
+        return Path(pwd.getpwnam(user).pw_dir)
+    except (KeyError, ImportError):
+        return None
+
+
+def _home_of_uid(uid: int) -> Path | None:
+    try:
+        import pwd
+
+        return Path(pwd.getpwuid(uid).pw_dir)
+    except (KeyError, ImportError):
+        return None
+
+
+def default_rustup_homes(environ: dict[str, str]) -> list[Path]:
+    homes: list[Path] = []
+    if environ.get("RUSTUP_HOME", "").startswith("/"):
+        homes.append(Path(environ["RUSTUP_HOME"]))
+    root_home = _home_of_uid(0)
+    if root_home:
+        homes.append(root_home / ".rustup")
+    sudo_user = environ.get("SUDO_USER")
+    if sudo_user:
+        home = _home_of(sudo_user)
+        if home:
+            homes.append(home / ".rustup")
+    own = _home_of_uid(os.geteuid())
+    if own:
+        homes.append(own / ".rustup")
+    return homes
+
+
+def default_cargo_bins(environ: dict[str, str]) -> list[Path]:
+    bins: list[Path] = []
+    if environ.get("CARGO_HOME", "").startswith("/"):
+        bins.append(Path(environ["CARGO_HOME"]) / "bin")
+    for home in (_home_of_uid(0), _home_of(environ["SUDO_USER"]) if environ.get("SUDO_USER") else None):
+        if home:
+            bins.append(home / ".cargo" / "bin")
+    return bins
+
+
+class _Collector:
+    def __init__(self, excluded: tuple[Path, ...]) -> None:
+        self.result = Discovery()
+        self._index: dict[tuple[str, str], int] = {}
+        self._excluded = tuple(os.path.realpath(path).rstrip("/") + "/" for path in excluded)
+
+    def add(self, kind: str, path: Path, origin: str, toolchain: str | None = None) -> None:
+        if not os.path.isfile(path):
+            return
+        binary = os.path.realpath(path)
+        if any(binary.startswith(prefix) for prefix in self._excluded):
+            self.result.evidence.append(f"ignored {path}: inside the module's own tree")
+            return
+        if os.path.basename(binary) in _PROXY_NAMES:
+            if str(path) not in self.result.proxies:
+                self.result.proxies.append(str(path))
+            return
+        items = self.result.rustcs if kind == "rustc" else self.result.bindgens
+        key = (kind, binary)
+        if key in self._index:
+            existing = items[self._index[key]]
+            if origin not in existing.origins:
+                items[self._index[key]] = replace(existing, origins=(*existing.origins, origin))
+            return
+        self._index[key] = len(items)
+        items.append(Found(kind, path, Path(binary), (origin,), toolchain))
+
+    def rustup_home(self, home: Path, origin: str) -> None:
+        toolchains = home / "toolchains"
+        self.result.evidence.append(f"rustup home {home}")
+        try:
+            names = sorted(os.listdir(toolchains))
+        except OSError:
+            return
+        for name in names:
+            self.add("rustc", toolchains / name / "bin" / "rustc", f"{origin} {home}", name)
+            self.add("bindgen", toolchains / name / "bin" / "bindgen", f"{origin} {home}", name)
+
+    def bin_dir(self, directory: Path, origin: str) -> None:
+        for pattern, kind in (
+            ("rustc", "rustc"),
+            ("rustc-[0-9]*", "rustc"),
+            ("bindgen", "bindgen"),
+            ("bindgen-[0-9]*", "bindgen"),
+        ):
+            for path in sorted(glob.glob(os.path.join(glob.escape(str(directory)), pattern))):
+                self.add(kind, Path(path), origin)
+
+    def search_dir(self, directory: Path, origin: str) -> None:
+        """A rustup home, a toolchain directory (with bin/) or a bin directory."""
+        if (directory / "toolchains").is_dir():
+            self.rustup_home(directory, origin)
+        elif (directory / "bin").is_dir():
+            self.bin_dir(directory / "bin", origin)
+        else:
+            self.bin_dir(directory, origin)
+
+
+def discover(
+    *,
+    search: Iterable[Path] = (),
+    use_defaults: bool = True,
+    environ: dict[str, str] | None = None,
+    excluded: tuple[Path, ...] = (),
+) -> Discovery:
+    """Every rustc and bindgen file found, each once (by resolved path), first place first."""
+    env = dict(os.environ) if environ is None else environ
+    collector = _Collector(excluded)
+    for directory in search:
+        collector.search_dir(Path(directory), "--search")
+    if use_defaults:
+        path_dirs = [entry for entry in env.get("PATH", "").split(":") if entry.startswith("/")]
+        for entry in MINIMAL_PATH.split(":"):
+            if entry not in path_dirs:
+                path_dirs.append(entry)
+        seen_proxies = len(collector.result.proxies)
+        for entry in path_dirs:
+            collector.bin_dir(Path(entry), "PATH")
+        proxy_homes = []
+        for proxy in collector.result.proxies[seen_proxies:]:
+            # ~/.cargo/bin/rustc -> ~/.rustup: the toolchains that proxy could have run.
+            proxy_homes.append(Path(proxy).parent.parent.parent / ".rustup")
+        for home in [*proxy_homes, *default_rustup_homes(env)]:
+            collector.rustup_home(home, "rustup home")
+        for pattern in _DISTRIBUTION_RUSTC_GLOBS:
+            for path in sorted(glob.glob(pattern)):
+                collector.add("rustc", Path(path), "distribution")
+        for pattern in _DISTRIBUTION_BINDGEN_GLOBS:
+            for path in sorted(glob.glob(pattern)):
+                collector.add("bindgen", Path(path), "distribution")
+        for directory in default_cargo_bins(env):
+            collector.add("bindgen", directory / "bindgen", "cargo install")
+    return collector.result

@@ -1,0 +1,107 @@
+"""Rust compiler and bindgen version strings: parsing, kbuild's encodings, and comparison.
+
+rustc refuses metadata from any compiler build but its own, and the test it applies is
+equality of the whole version string (``rustc 1.75.0 (82e1608df 2023-12-21)`` and the same
+followed by ``(built from a source tarball)`` are different compilers). So this module never
+decides compatibility from numbers; numbers only serve minimum-version checks and hints.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_RUSTC_RE = re.compile(
+    r"^rustc (?P<release>\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)"
+    r"(?: \((?P<commit>[0-9a-f]{7,40}) (?P<date>\d{4}-\d{2}-\d{2})\))?"
+    r"(?: \((?P<suffix>[^()]*(?:\([^()]*\)[^()]*)*)\))?$"
+)
+_BINDGEN_RE = re.compile(r"^bindgen (?P<release>\d+\.\d+\.\d+)(?:\S*)?(?: .*)?$")
+_NUMBERS_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class RustcVersion:
+    """A parsed ``rustc --version`` line. ``text`` is the whole line, the thing that must match."""
+
+    text: str
+    release: str  # "1.95.0", "1.97.0-nightly", "1.90.0-beta.3"
+    commit: str | None
+    date: str | None
+    suffix: str | None  # "built from a source tarball", "Fedora 1.89.0-2.fc42", ...
+
+    @property
+    def numbers(self) -> tuple[int, int, int]:
+        return release_numbers(self.release) or (0, 0, 0)
+
+    @property
+    def channel(self) -> str:
+        """``stable``, ``beta``, ``nightly`` or ``dev`` as the release names it."""
+        if "-" not in self.release:
+            return "stable"
+        tag = self.release.split("-", 1)[1]
+        for channel in ("beta", "nightly", "dev"):
+            if tag.startswith(channel):
+                return channel
+        return tag
+
+    @property
+    def is_official_build(self) -> bool:
+        """True when this is the Rust project's own build (what rustup installs).
+
+        A distribution build carries a trailing suffix and can only be matched by that
+        distribution's package; a bare ``rustc 1.81.0`` (no commit) is a local build.
+        """
+        return self.suffix is None and self.commit is not None
+
+
+def parse_rustc_version(text: str) -> RustcVersion | None:
+    """Parse a ``rustc --version`` line; None when it does not look like one."""
+    line = text.strip()
+    match = _RUSTC_RE.match(line)
+    if match is None:
+        return None
+    return RustcVersion(
+        text=line,
+        release=match["release"],
+        commit=match["commit"],
+        date=match["date"],
+        suffix=match["suffix"],
+    )
+
+
+def kbuild_version_text(version_text: str) -> str:
+    """What kbuild stores in CONFIG_RUSTC_VERSION_TEXT for this ``--version`` line.
+
+    Since 6.12 kbuild removes every ``#`` (they would start a comment in auto.conf).
+    """
+    return version_text.replace("#", "")
+
+
+def release_numbers(release: str) -> tuple[int, int, int] | None:
+    """``(major, minor, patch)`` of ``1.95.0`` / ``1.97.0-nightly``; None when malformed."""
+    match = _NUMBERS_RE.match(release)
+    if match is None:
+        return None
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def kconfig_rustc_version(number: int) -> tuple[int, int, int]:
+    """Decode CONFIG_RUSTC_VERSION (100000*major + 100*minor + patch)."""
+    return number // 100000, (number // 100) % 1000, number % 100
+
+
+def kconfig_llvm_version(number: int) -> tuple[int, int, int]:
+    """Decode CONFIG_RUSTC_LLVM_VERSION (10000*major + 100*minor + patch)."""
+    return number // 10000, (number // 100) % 100, number % 100
+
+
+def parse_bindgen_version(text: str) -> str | None:
+    """``0.72.1`` from ``bindgen 0.72.1``; None when it does not look like bindgen's output."""
+    match = _BINDGEN_RE.match(text.strip())
+    return match["release"] if match else None
+
+
+def format_numbers(numbers: tuple[int, int, int]) -> str:
+    return ".".join(str(part) for part in numbers)
