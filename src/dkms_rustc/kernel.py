@@ -123,14 +123,25 @@ def _find(roots: tuple[Path, ...], relative: str) -> Path | None:
     return None
 
 
+_KERNELVARIABLES_RE = re.compile(r"^\s*override\s+KERNELRELEASE\s*:?=\s*(\S+)\s*$", re.MULTILINE)
+
+
 def _read_kernelrelease(roots: tuple[Path, ...]) -> str | None:
+    """The release the tree builds for. Debian's split headers override it in .kernelvariables
+    (their include/config/kernel.release holds the upstream version, not the package's)."""
+    variables = _read_small(roots[0] / ".kernelvariables", 64 * 1024)
+    match = _KERNELVARIABLES_RE.search(variables) if variables else None
+    if match:
+        return match.group(1)
     path = _find(roots, "include/config/kernel.release")
     text = _read_small(path, 256) if path else None
     release = text.strip() if text else ""
     return release if release and release.isprintable() and " " not in release else None
 
 
-def _load_config(tree: Path, roots: tuple[Path, ...], kernelrelease: str | None) -> kconfig.KbuildConfig:
+def _load_config(
+    tree: Path, roots: tuple[Path, ...], kernelrelease: str | None, notes: list[str]
+) -> kconfig.KbuildConfig:
     tried: list[str] = []
     candidates = [root / "include" / "config" / "auto.conf" for root in roots]
     candidates += [root / ".config" for root in roots]
@@ -140,13 +151,16 @@ def _load_config(tree: Path, roots: tuple[Path, ...], kernelrelease: str | None)
         if not os.path.lexists(path):
             continue
         try:
-            return kconfig.read_config(path)
+            config = kconfig.read_config(path)
         except IsADirectoryError:
             tried.append(f"{path} is a directory")
         except OSError as error:
             tried.append(f"{path} cannot be read ({error.strerror})")
         except kconfig.ConfigError as error:
             tried.append(str(error))
+        else:
+            notes.extend(f"{problem}; used {path} instead" for problem in tried)
+            return config
     detail = "; ".join(tried) if tried else "neither include/config/auto.conf nor .config exists"
     raise KernelTreeError(
         f"the kernel build tree {tree} has no usable kbuild configuration ({detail}); "
@@ -260,9 +274,9 @@ def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> K
     if not tree.is_dir():
         raise KernelTreeError(f"the kernel build tree {tree} is not a directory")
     roots = tree_roots(tree)
-    release = _read_kernelrelease(roots) or kernelrelease
-    config = _load_config(tree, roots, release)
+    release = kernelrelease or _read_kernelrelease(roots)
     notes: list[str] = []
+    config = _load_config(tree, roots, release, notes)
 
     rust_enabled = config.enabled("CONFIG_RUST")
     rustc_text = config.get("CONFIG_RUSTC_VERSION_TEXT")

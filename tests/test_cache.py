@@ -1,0 +1,69 @@
+"""Remembered results: only intact records of the same kind and key are ever used."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dkms_rustc.cache import Cache, file_identity
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "c")
+    cache.put("proof", ["a", 1], "ok")
+    assert cache.get("proof", ["a", 1]) == "ok"
+    assert cache.get("proof", ["a", 2]) is None
+    assert cache.get("other", ["a", 1]) is None
+
+
+def test_disabled_cache_remembers_nothing() -> None:
+    cache = Cache(None)
+    cache.put("proof", ["a"], "ok")
+    assert cache.get("proof", ["a"]) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[: len(text) // 2],
+        lambda text: "",
+        lambda text: text.replace('"ok"', '"no"'),
+        lambda text: "\x00\xff garbage",
+        lambda text: json.dumps({"format": 1}),
+    ],
+)
+def test_damaged_records_are_ignored(tmp_path: Path, damage: object) -> None:
+    cache = Cache(tmp_path)
+    cache.put("proof", ["k"], "ok")
+    (record,) = tmp_path.iterdir()
+    record.write_text(damage(record.read_text()))  # type: ignore[operator]
+    assert cache.get("proof", ["k"]) is None
+    assert cache.ignored or record.read_text() == ""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks apply to root")
+def test_record_not_owned_by_root_is_ignored(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.put("proof", ["k"], "ok")
+    (record,) = tmp_path.iterdir()
+    os.chown(record, 1000, 1000)
+    assert cache.get("proof", ["k"]) is None
+
+
+def test_unwritable_cache_is_silent(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    cache = Cache(tmp_path / "file" / "sub")
+    cache.put("proof", ["k"], "ok")
+    assert cache.get("proof", ["k"]) is None
+
+
+def test_identity_changes_with_content(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("a")
+    first = file_identity(path)
+    os.utime(path, ns=(1, 1))
+    assert file_identity(path) != first
+    assert file_identity(tmp_path / "absent") is None
