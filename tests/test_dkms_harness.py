@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The dkms harness, checked with real dkms runs on both generations.
+
+These also pin down how DKMS treats the dkms.conf lines the project proposes
+(dkms_harness.HELLO_DKMS_CONF): how PRE_BUILD is started, how the MAKE line picks up
+dkms-rustc.make-args, the `make clean` in between on old dkms, and exit statuses.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dkms_harness import (
+    MAKE_ARGS_FILE,
+    DkmsGeneration,
+    DkmsHarnessError,
+    DkmsSandbox,
+    ensure_dkms_generations,
+)
+
+pytestmark = pytest.mark.dkms
+
+FALLBACK = ("-f", "/nonexistent/dkms-rustc-PRE_BUILD-hook-did-not-run")
+NO_RUST_CONFIG = ("CONFIG_MODULES=y", "CONFIG_HAVE_RUST=y")
+
+
+@pytest.fixture(scope="session")
+def dkms_generations() -> list[DkmsGeneration]:
+    try:
+        return ensure_dkms_generations()
+    except DkmsHarnessError as error:
+        if os.geteuid() != 0:
+            pytest.skip(f"dkms generations not set up and not root: {error}")
+        raise
+
+
+@pytest.fixture(params=["old", "current"])
+def generation(request: pytest.FixtureRequest, dkms_generations: list[DkmsGeneration]) -> DkmsGeneration:
+    return dkms_generations[0 if request.param == "old" else 1]
+
+
+def _var_lib_dkms_snapshot() -> list[tuple[str, float]]:
+    root = Path("/var/lib/dkms")
+    if not root.exists():
+        return []
+    return sorted((str(p), p.lstat().st_mtime) for p in [root, *root.rglob("*")])
+
+
+@pytest.fixture(autouse=True)
+def _real_dkms_tree_untouched() -> object:
+    before = _var_lib_dkms_snapshot()
+    yield
+    assert _var_lib_dkms_snapshot() == before, "a test touched the real /var/lib/dkms"
+
+
+@pytest.fixture
+def sandbox(generation: DkmsGeneration, tmp_path: Path) -> DkmsSandbox:
+    return DkmsSandbox(generation, tmp_path / "sandbox")
+
+
+def _build_dir(box: DkmsSandbox) -> Path:
+    return box.dkms_tree / "hello" / "1.0" / "build"
+
+
+def test_two_distinct_generations(dkms_generations: list[DkmsGeneration]) -> None:
+    old, current = dkms_generations
+    assert not old.honours_pre_build_exit and old.cleans_between_pre_build_and_make
+    assert current.honours_pre_build_exit and not current.cleans_between_pre_build_and_make
+    for generation in dkms_generations:
+        text = generation.script.read_text()
+        assert "${DKMS_HARNESS_ETC:-" in text
+        assert '"/etc/dkms/' not in text and " /etc/dkms/" not in text
+        assert 'dkms_tree="/var/lib/dkms"' not in text
+
+
+def test_setup_is_idempotent(dkms_generations: list[DkmsGeneration]) -> None:
+    assert ensure_dkms_generations() == dkms_generations
+
+
+def test_add_build_status_remove(sandbox: DkmsSandbox, generation: DkmsGeneration) -> None:
+    probe = sandbox.root / "pre-build.probe"
+    sandbox.write_module(probe=probe)
+
+    added = sandbox.add()
+    assert added.exit_code == 0, added.output
+    assert "hello/1.0: added" in sandbox.status().output
+
+    built = sandbox.build()
+    assert built.exit_code == 0, built.output + (built.make_log_text or "")
+
+    # PRE_BUILD: ${kernel_source_dir} expanded, one argument, cwd = the build directory,
+    # dkms's own variables exported, kernel_source_dir / dkms_tree not.
+    report = probe.read_text()
+    head, _, rest = report.partition("--- env\n")
+    env_text, _, listing = rest.partition("--- ls\n")
+    assert f"arg={sandbox.kernel_dir}\n" in head and "argc=1\n" in head
+    assert f"cwd={_build_dir(sandbox)}\n" in head
+    env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line)
+    assert env["kernelver"] == sandbox.kernelver
+    assert env["module"] == "hello" and env["module_version"] == "1.0"
+    assert env["arch"] == sandbox.arch
+    assert "kernel_source_dir" not in env and "dkms_tree" not in env
+    assert "dkms-rustc-pre-build" in listing.split()
+
+    # MAKE: \$(cat ...) expanded after PRE_BUILD; dkms prefixes -jN KERNELRELEASE=.
+    (build,) = built.builds
+    assert build.argv[0].startswith("-j") and build.argv[1] == f"KERNELRELEASE={sandbox.kernelver}"
+    assert build.argv[2:] == (
+        "-C",
+        str(sandbox.kernel_dir),
+        f"M={_build_dir(sandbox)}",
+        "RUSTC=/usr/bin/false-marker",
+    )
+    assert build.cwd == str(_build_dir(sandbox))
+
+    # make clean between PRE_BUILD and MAKE only on old dkms; the hand-off file survives it.
+    if generation.cleans_between_pre_build_and_make:
+        assert [call.is_clean for call in built.make_calls] == [True, False, True]
+        first_clean = built.kernel_calls[0]
+        assert first_clean.startswith("goal=clean") and MAKE_ARGS_FILE in first_clean
+    else:
+        assert built.cleans == ()
+
+    # Where the hook's output went.
+    assert built.make_log is not None
+    assert built.make_log.parts[-5:] == ("1.0", sandbox.kernelver, sandbox.arch, "log", "make.log")
+    hook_line = "pre-build stub (writes-make-args): stderr"
+    assert (hook_line in (built.make_log_text or "")) == generation.pre_build_output_in_make_log
+    assert (hook_line in built.output) != generation.pre_build_output_in_make_log
+    assert "RUSTC=/usr/bin/false-marker" in (built.make_log_text or "")
+
+    status = sandbox.status()
+    assert f"hello/1.0, {sandbox.kernelver}, {sandbox.arch}: built" in status.output
+
+    removed = sandbox.remove()
+    assert removed.exit_code == 0, removed.output
+    assert list(sandbox.dkms_tree.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["exit-1", "exit-77"])
+def test_failing_pre_build(sandbox: DkmsSandbox, generation: DkmsGeneration, kind: str) -> None:
+    status = int(kind.split("-")[1])
+    sandbox.write_module(pre_build=kind)
+    assert sandbox.add().exit_code == 0
+    built = sandbox.build()
+    log = built.make_log_text or ""
+    assert built.make_log == _build_dir(sandbox) / "make.log"
+    if generation.honours_pre_build_exit:
+        assert built.exit_code == status, built.output
+        assert built.make_calls == ()
+        assert f"(bad exit status: {status})" in built.output
+        assert f"pre-build stub ({kind}): stdout" in log and f"# exit code: {status}" in log
+        assert f"pre-build stub ({kind})" not in built.output
+    else:
+        # Status ignored: make runs, and only the MAKE line's fallback stops it.
+        assert built.exit_code == 10, built.output
+        assert [call.argv[-2:] for call in built.builds] == [FALLBACK]
+        assert f"pre-build stub ({kind}): stderr" in built.output
+        assert "dkms-rustc-PRE_BUILD-hook-did-not-run: No such file or directory" in log
+    assert "hello/1.0: added" in sandbox.status().output
+
+
+def test_pre_build_status_obeyed_even_with_make_args(
+    sandbox: DkmsSandbox, generation: DkmsGeneration
+) -> None:
+    sandbox.write_module(pre_build="writes-make-args-exit-1")
+    built = sandbox.build()  # without `add`: build adds on both generations
+    if generation.honours_pre_build_exit:
+        assert built.exit_code == 1 and built.builds == ()
+    else:
+        assert built.exit_code == 0, built.output
+        assert built.builds[0].argv[-1] == "RUSTC=/usr/bin/false-marker"
+
+
+@pytest.mark.parametrize("kind", ["not-executable", "missing"])
+def test_hook_not_runnable(sandbox: DkmsSandbox, kind: str) -> None:
+    sandbox.write_module(pre_build=kind)
+    built = sandbox.build()
+    assert "The pre_build script is not executable." in built.output
+    assert built.exit_code == 10, built.output
+    assert [call.argv[-2:] for call in built.builds] == [FALLBACK]
+
+
+def test_build_exclusive_config(generation: DkmsGeneration, tmp_path: Path) -> None:
+    box = DkmsSandbox(generation, tmp_path / "sandbox", kernel_config=NO_RUST_CONFIG)
+    probe = box.root / "pre-build.probe"
+    box.write_module(probe=probe)
+    built = box.build()
+    assert built.exit_code == 77, built.output
+    assert "BUILD_EXCLUSIVE directive" in built.output
+    assert built.make_calls == () and not probe.exists()
+
+    # On a kernel upgrade dkms runs `autoinstall`: 3.0.11+ call that skipped, 3.0.10 failed.
+    auto = box.autoinstall()
+    if generation.autoinstall_skips_exit_77:
+        assert auto.exit_code == 0 and "skipped" in auto.output, auto.output
+    else:
+        assert auto.exit_code == 11, auto.output
+        assert "One or more modules failed to install during autoinstall" in auto.output
+
+
+def test_autoinstall(sandbox: DkmsSandbox, generation: DkmsGeneration) -> None:
+    sandbox.write_module()
+    assert sandbox.add().exit_code == 0
+    auto = sandbox.autoinstall()
+    assert auto.exit_code == 0, auto.output
+    installed = sandbox.install_tree / sandbox.kernelver / "updates" / "dkms" / "hello.ko"
+    assert installed.is_file()
+    assert f"hello/1.0, {sandbox.kernelver}, {sandbox.arch}: installed" in sandbox.status().output
+    assert sandbox.remove().exit_code == 0
+    assert not installed.exists()
+
+
+def test_autoinstall_with_pre_build_exit_77(sandbox: DkmsSandbox, generation: DkmsGeneration) -> None:
+    sandbox.write_module(pre_build="exit-77")
+    assert sandbox.add().exit_code == 0
+    auto = sandbox.autoinstall()
+    if generation.honours_pre_build_exit:
+        # 77 from the hook reads as "skipped": autoinstall succeeds with nothing installed.
+        assert auto.exit_code == 0 and "skipped" in auto.output, auto.output
+    else:
+        assert auto.exit_code == 11, auto.output
+    assert not (sandbox.install_tree / sandbox.kernelver / "updates").exists()
