@@ -224,3 +224,29 @@ def test_autoinstall_with_pre_build_exit_77(sandbox: DkmsSandbox, generation: Dk
     else:
         assert auto.exit_code == 11, auto.output
     assert not (sandbox.install_tree / sandbox.kernelver / "updates").exists()
+
+
+REFUSING_HOOK = """#!/bin/sh
+echo 'dkms-rustc: refused: the kernel wants rustc X, this machine has Y' >&2
+printf '$(error dkms-rustc refused this build: the kernel wants rustc X, this machine has Y)\\n' \\
+    > dkms-rustc.refused.mk
+echo "-f $PWD/dkms-rustc.refused.mk" > dkms-rustc.make-args
+exit 1
+"""
+
+
+def test_refusal_reaches_make_log_on_both(sandbox: DkmsSandbox, generation: DkmsGeneration) -> None:
+    """A refusing hook that exits 1 AND hands make a `$(error)` makefile stops both generations
+    with the reason in make.log (3.0.10 runs make anyway; 3.2.2 stops at the hook)."""
+    sandbox.write_module(pre_build="missing", files={"dkms-rustc-pre-build": REFUSING_HOOK})
+    built = sandbox.build()
+    log = built.make_log_text or ""
+    if generation.honours_pre_build_exit:
+        assert built.exit_code == 1 and built.builds == (), built.output
+        assert "dkms-rustc: refused: the kernel wants rustc X" in log
+    else:
+        assert built.exit_code == 10, built.output
+        assert "dkms-rustc: refused" in built.output  # the hook's own words, on the terminal
+        assert "*** dkms-rustc refused this build: the kernel wants rustc X" in log
+        (build,) = built.builds
+        assert build.argv[-2:] == ("-f", str(_build_dir(sandbox) / "dkms-rustc.refused.mk"))
