@@ -85,7 +85,9 @@ def test_pre_build_selection_really_builds_and_the_other_compiler_fails(
     ).stdout
     assert TOOLCHAINS[name].version_text.replace("rustc ", "rustc version ") in comment
     other = next(tc for other_name, tc in TOOLCHAINS.items() if other_name != name)
-    wrong = kerneltree.build_module(tree, kerneltree.HELLO_MODULE, other.rustc)
+    elsewhere = tmp_path / "other"
+    shutil.copytree(kerneltree.HELLO_MODULE, elsewhere)
+    wrong = kerneltree.build_module(tree, elsewhere, other.rustc)
     assert wrong.returncode != 0 and "E0514" in wrong.stderr
 
 
@@ -179,6 +181,7 @@ def test_half_upgraded_toolchain_fails_the_test_compile(
     messages = "\n".join(data["messages"])  # type: ignore[arg-type]
     assert "failed the test compile" in messages
     assert "error[E0514]" in messages
+    assert "interrupted upgrade" in messages
 
 
 @pytest.mark.parametrize(
@@ -291,3 +294,19 @@ def test_command_line_entry_point_runs_without_traceback(tmp_path: Path) -> None
     assert result.returncode == 4
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stdout.startswith("dkms-rustc: ERROR: the kernel build tree")
+
+
+def test_damaged_kernel_metadata_fails_the_test_compile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Headers whose libcore.rmeta was cut short (a full disk during install): the header still
+    names the right compiler, so only the test compile notices, and the fix points at the headers."""
+    _need("stable")
+    tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
+    libcore = tree / "rust" / "libcore.rmeta"
+    head = libcore.read_bytes()[:4096]
+    libcore.unlink()  # a hard link into the toolchain: replace, never write through it
+    libcore.write_bytes(head)
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    assert code == 1
+    assert any("could not be loaded" in fix for fix in data["fixes"])  # type: ignore[union-attr]

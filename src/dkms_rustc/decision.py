@@ -204,6 +204,7 @@ def decide(
     matching = matching_rustcs(kernel, rustcs)
     selected: Toolchain | None = None
     failed_proofs: list[str] = []
+    toolchain_broken = False
     for candidate in matching:
         proof = proofs.get(candidate.binary)
         if proof is None or proof.ok or proof.skipped:
@@ -212,6 +213,7 @@ def decide(
                 warnings.append(proof.detail)
             break
         failed_proofs.append(f"{candidate.binary}: {proof.detail}")
+        toolchain_broken = toolchain_broken or proof.compiler_mismatch
 
     if selected is None:
         assert kernel.expected_rustc is not None
@@ -224,9 +226,16 @@ def decide(
                 "against the kernel's metadata; the build is stopped before compiling"
             )
             lines += [f"test compile: {line}" for line in failed_proofs]
-            repair = [
-                "reinstall that toolchain (it looks half-upgraded or damaged), then run the build again"
-            ]
+            if toolchain_broken:
+                repair = [
+                    "the compiler is not the build its own files say it is (an interrupted upgrade?): "
+                    "reinstall that toolchain, then run the build again"
+                ]
+            else:
+                repair = [
+                    f"the kernel's Rust metadata in {kernel.rust_dir} could not be loaded (damaged or "
+                    "incomplete headers?): reinstall the package that provides it, then run the build again"
+                ]
         else:
             headline = (
                 f"no installed rustc matches kernel {name}: it needs {kernel.expected_rustc}; "

@@ -30,7 +30,8 @@ _EXTERN_RE = re.compile(
 )
 _INCLUDE_RE = re.compile(r"^\s*-?include\s+(\S+)\s*$", re.MULTILINE)
 _MAKE_C_RE = re.compile(r"(?:^|\s)-C\s*(\S+)")
-_MIN_TOOL_RE = re.compile(r"^\s*(rustc|bindgen)\)\s*\n(?:\s*#.*\n)*\s*echo\s+([0-9][0-9.]*)", re.MULTILINE)
+_MIN_TOOL_BLOCK_RE = re.compile(r"^\s*(rustc|bindgen)\)\s*$(.*?)^\s*;;", re.MULTILINE | re.DOTALL)
+_ECHO_VERSION_RE = re.compile(r"\becho\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
 _MAX_MAKEFILE = 1024 * 1024
 
 
@@ -249,11 +250,26 @@ def _crate_present(rust_dir: Path, crate: str) -> bool:
     return (rust_dir / f"lib{crate}.rmeta").is_file() or (rust_dir / f"lib{crate}.so").is_file()
 
 
+def _parse_min_tool_versions(text: str) -> dict[str, str]:
+    """``{"rustc": "1.85.0", "bindgen": "0.71.1"}`` from scripts/min-tool-version.sh.
+
+    7.2 writes ``if [ "$SRCARCH" = "s390" ]; then echo 1.96.0; else echo 1.85.0; fi``: the
+    ``else`` branch is the general minimum, an architecture-specific one comes first.
+    """
+    found: dict[str, str] = {}
+    for tool, block in _MIN_TOOL_BLOCK_RE.findall(text):
+        general = block.rsplit("else", 1)[-1]
+        match = _ECHO_VERSION_RE.search(general) or _ECHO_VERSION_RE.search(block)
+        if match:
+            found[tool] = match.group(1)
+    return found
+
+
 def _minimums(roots: tuple[Path, ...], kernelrelease: str | None) -> tuple[str | None, str | None, str]:
     path = _find(roots, "scripts/min-tool-version.sh")
     text = _read_small(path) if path else None
     if text:
-        found = dict(_MIN_TOOL_RE.findall(text))
+        found = _parse_min_tool_versions(text)
         if found:
             return found.get("rustc"), found.get("bindgen"), str(path)
     numbers = release_numbers(kernelrelease or "")

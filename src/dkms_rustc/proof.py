@@ -25,7 +25,6 @@ from dkms_rustc.trust import untrusted_reason
 
 PROOF_TIMEOUT = 30.0
 _ERROR_RE = re.compile(r"^error(\[E\d{4}\])?: (.*)$", re.MULTILINE)
-INCOMPATIBLE_CODES = frozenset({"E0514", "E0460", "E0461", "E0463", "E0786"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,12 @@ class ProofResult:
     detail: str
     remembered: bool = False
     skipped: bool = False  # the proof was not attempted (disabled, or the tree is not trusted)
+    code: str | None = None  # rustc's error code, e.g. "E0514"
+
+    @property
+    def compiler_mismatch(self) -> bool:
+        """The compiler is not the build its own files claim (E0514/E0460): a half-done upgrade."""
+        return self.code in ("E0514", "E0460")
 
 
 def _kernel_identity(kernel: KernelRust) -> list[object] | None:
@@ -74,7 +79,8 @@ def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> li
         str(workdir / "libdkms_rustc_proof.rmeta"),
     ]
     if kernel.target_spec is not None:
-        argv.append(f"--target={kernel.target_spec}")
+        # kbuild's own flags for a custom target (x86's scripts/target.json).
+        argv += [f"--target={kernel.target_spec}", "-Zunstable-options"]
     argv.append(str(workdir / "proof.rs"))
     return argv
 
@@ -140,8 +146,6 @@ def prove(
         return ProofResult(False, f"test compile failed: {result.failure()}")
     code, message = first_error(result.stderr)
     label = f"error[{code}]" if code else "error"
-    return ProofResult(False, f"test compile against the kernel's metadata failed: {label}: {message}")
-
-
-def is_incompatibility(detail: str) -> bool:
-    return any(f"[{code}]" in detail for code in INCOMPATIBLE_CODES)
+    return ProofResult(
+        False, f"test compile against the kernel's metadata failed: {label}: {message}", code=code
+    )

@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     print_lines(lines)
     try:
         if decision.build_may_proceed:
-            write_selection(build_dir, decision.make_args)
+            path = write_selection(build_dir, decision.make_args)
+            # DKMS logs the MAKE line unexpanded: say what it will get.
+            print_lines([f"make arguments in {path}: {' '.join(decision.make_args) or '(none)'}"])
             return 0
         write_refusal(
             build_dir,

@@ -1,0 +1,29 @@
+/*
+ * Automatically generated file; DO NOT EDIT.
+ * Linux/x86 7.2.0 Kernel Configuration
+ */
+#define CONFIG_CC_VERSION_TEXT "gcc (Debian 12.2.0-14+deb12u1) 12.2.0"
+#define CONFIG_CC_IS_GCC 1
+#define CONFIG_GCC_VERSION 120200
+#define CONFIG_CLANG_VERSION 0
+#define CONFIG_AS_IS_GNU 1
+#define CONFIG_AS_VERSION 24000
+#define CONFIG_LD_IS_BFD 1
+#define CONFIG_LD_VERSION 24000
+#define CONFIG_LLD_VERSION 0
+#define CONFIG_RUSTC_VERSION 109600
+#define CONFIG_RUST_IS_AVAILABLE 1
+#define CONFIG_RUSTC_LLVM_VERSION 220108
+#define CONFIG_RUSTC_LLVM_MAJOR_VERSION 22
+#define CONFIG_CC_CAN_LINK 1
+#define CONFIG_LOCALVERSION ""
+#define CONFIG_HAVE_RUST 1
+#define CONFIG_RUST 1
+#define CONFIG_RUSTC_VERSION_TEXT "rustc 1.96.0 (ac68faa20 2026-05-25) (built from a source tarball)"
+#define CONFIG_BINDGEN_VERSION_TEXT "bindgen 0.72.1"
+#define CONFIG_64BIT 1
+#define CONFIG_X86_64 1
+#define CONFIG_X86 1
+#define CONFIG_PRINTK 1
+#define CONFIG_MODULES 1
+#define CONFIG_MODULE_UNLOAD 1

@@ -1,0 +1,56 @@
+"""Reading a kernel build tree: minimum tool versions, required crates, split trees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dkms_rustc.kernel import _parse_min_tool_versions, tree_roots
+
+# The shapes of upstream scripts/min-tool-version.sh in 6.12 and 7.2 (checked on real trees).
+MIN_TOOL_6_12 = """\
+case "$1" in
+rustc)
+	echo 1.78.0
+	;;
+bindgen)
+	echo 0.65.1
+	;;
+esac
+"""
+MIN_TOOL_7_2 = """\
+case "$1" in
+rustc)
+	if [ "$SRCARCH" = "s390" ]; then
+		echo 1.96.0
+	else
+		echo 1.85.0
+	fi
+	;;
+bindgen)
+	echo 0.71.1
+	;;
+esac
+"""
+
+
+def test_min_tool_versions_6_12() -> None:
+    assert _parse_min_tool_versions(MIN_TOOL_6_12) == {"rustc": "1.78.0", "bindgen": "0.65.1"}
+
+
+def test_min_tool_versions_7_2_takes_the_general_branch() -> None:
+    assert _parse_min_tool_versions(MIN_TOOL_7_2) == {"rustc": "1.85.0", "bindgen": "0.71.1"}
+
+
+def test_debian_split_tree_makefile_is_followed(tmp_path: Path) -> None:
+    common = tmp_path / "linux-headers-6.1.0-47-common"
+    arch = tmp_path / "linux-headers-6.1.0-47-amd64"
+    common.mkdir()
+    arch.mkdir()
+    # Verbatim from Debian's linux-headers-6.1.0-47-amd64 package.
+    (arch / "Makefile").write_text(f"include {common}/Makefile\n")
+    assert tree_roots(arch) == (arch, common)
+
+
+def test_makefile_with_variables_is_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text("include $(srctree)/Makefile\n-include .kernelvariables\n")
+    assert tree_roots(tmp_path) == (tmp_path,)
