@@ -118,7 +118,6 @@ def _policy_outcome(
     warnings: list[str],
     fixes: list[str],
     kernel: KernelRust,
-    rustcs: Sequence[Toolchain],
 ) -> Decision:
     """A refusal, softened by the ``warn`` or ``fallback`` policy where configured."""
     applied: str | None = None
@@ -145,7 +144,6 @@ def _policy_outcome(
         fixes=tuple(fixes),
         policy=settings.policy,
         policy_applied=applied,
-        matching=tuple(),
     )
 
 
@@ -198,7 +196,6 @@ def decide(
             warnings,
             hints.install_metadata(kernel.kernelrelease, platform),
             kernel,
-            rustcs,
         )
 
     matching = matching_rustcs(kernel, rustcs)
@@ -242,7 +239,7 @@ def decide(
                 "the build is stopped before compiling"
             )
             repair = hints.install_rustc(kernel.expected_rustc, platform)
-        return _policy_outcome(REFUSED, headline, settings, facts + lines, warnings, repair, kernel, rustcs)
+        return _policy_outcome(REFUSED, headline, settings, facts + lines, warnings, repair, kernel)
 
     args = [f"RUSTC={selected.binary}", f"HOSTRUSTC={selected.binary}"]
     bindgen, bindgen_note = choose_bindgen(kernel, bindgens)
@@ -267,7 +264,6 @@ def decide(
                 warnings,
                 hints.install_bindgen(wanted, kernel.min_bindgen, platform),
                 kernel,
-                rustcs,
             )
         warnings.append(message)
     if selected.rust_src is not None:

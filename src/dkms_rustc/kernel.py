@@ -78,10 +78,6 @@ class KernelRust:
         return any(artifact.compiler for artifact in self.artifacts)
 
     @property
-    def expected_from_metadata(self) -> bool:
-        return self.has_metadata
-
-    @property
     def llvm_major(self) -> int | None:
         if not self.config_llvm_number:
             return None
