@@ -8,13 +8,17 @@
     search = /opt/rust
     # directories whose compilers root may run although a non-root user owns them
     trusted_dir = /home/builder/.rustup
+    # for kernels whose release matches the pattern, prefer this rustc (a path or a rustup
+    # toolchain name); it is still checked against the kernel and refused when it does not match
+    pin = 7.2.* /opt/rust-1.96/bin/rustc
     [module bcachefs]
     policy = fallback
     fallback_make_args = BCACHEFS_RUST=n
 
-Keys after a ``[module NAME]`` line apply only to that DKMS module. ``trusted_dir`` widens
-what root will execute, so it is honoured only in the system file, never from a file given
-on the command line (which a module's dkms.conf controls).
+Keys after a ``[module NAME]`` line apply only to that DKMS module. The keys that widen
+what root executes (``trusted_dir``, ``auto_install``, ``rustup``, ``rustup_home``) are
+honoured only in the system file, never from a file given on the command line (which a
+module's dkms.conf controls). Every key is described in :data:`KEYS`.
 """
 
 from __future__ import annotations
@@ -30,12 +34,99 @@ POLICIES = ("select", "warn", "fallback")
 _SECTION_RE = re.compile(r"^\[\s*module\s+([A-Za-z0-9_.+@-]+)\s*\]$")
 _SAFE_WORD_RE = re.compile(r"^[A-Za-z0-9_./+,:@=-]+$")
 _BOOLEANS = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
-MODULE_KEYS = ("policy", "fallback_make_args", "proof", "require_bindgen")
-GLOBAL_KEYS = ("search", "search_defaults", "trusted_dir", "cache_dir", *MODULE_KEYS)
+MODULE_KEYS = ("policy", "fallback_make_args", "proof", "require_bindgen", "pin")
+GLOBAL_KEYS = (
+    "search",
+    "search_defaults",
+    "trusted_dir",
+    "cache_dir",
+    "syslog",
+    "auto_install",
+    "rustup",
+    "rustup_home",
+    "kernel_hook_fail",
+    *MODULE_KEYS,
+)
+SYSTEM_ONLY_KEYS = ("trusted_dir", "auto_install", "rustup", "rustup_home")
+AUTO_INSTALL = ("no", "rustup")
+
+# Every key, its default as written in the file, and what it does: for `dkms-rustc config`,
+# the man page and the README.
+KEYS: dict[str, tuple[str, str]] = {
+    "policy": (
+        "select",
+        "what to do when no installed rustc matches the kernel: select (stop the build), "
+        "warn (build anyway with kbuild's default rustc), fallback (build with fallback_make_args)",
+    ),
+    "fallback_make_args": ("", "make arguments for policy fallback, e.g. BCACHEFS_RUST=n"),
+    "proof": ("yes", "test-compile against the kernel's Rust metadata before selecting a rustc"),
+    "require_bindgen": ("no", "refuse the build when no suitable bindgen is installed"),
+    "pin": (
+        "",
+        "PATTERN TOOLCHAIN: for kernels whose release matches the glob PATTERN, prefer TOOLCHAIN "
+        "(a rustc path or a rustup toolchain name); checked like any candidate (repeatable)",
+    ),
+    "search": (
+        "",
+        "also look for toolchains here: a rustup home, a toolchain dir or a bin dir (repeatable)",
+    ),
+    "search_defaults": ("yes", "look in the usual places (PATH, rustup homes, /usr/bin, /usr/lib/rust-*)"),
+    "trusted_dir": (
+        "",
+        "run compilers from this directory although a non-root user owns it (system file only; repeatable)",
+    ),
+    "cache_dir": ("/var/cache/dkms-rustc", "where results are remembered between runs"),
+    "syslog": ("no", "also send every decision line to syslog / the journal (identifier dkms-rustc)"),
+    "auto_install": (
+        "no",
+        "rustup: when no toolchain matches and the kernel's rustc is an official release, install it "
+        "with rustup into root's rustup home, then decide again (system file only)",
+    ),
+    "rustup": (
+        "",
+        "the rustup program auto_install runs (default: root's ~/.cargo/bin/rustup, then "
+        "/usr/bin/rustup, /usr/local/bin/rustup; system file only)",
+    ),
+    "rustup_home": (
+        "",
+        "the rustup home auto_install installs into (default: root's ~/.rustup; system file only)",
+    ),
+    "kernel_hook_fail": (
+        "no",
+        "make the kernel hook fail (and so the kernel package's configuration) when Rust modules "
+        "would not build for a newly installed kernel",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    """``pin = PATTERN TOOLCHAIN``: prefer TOOLCHAIN for kernels whose release matches PATTERN."""
+
+    pattern: str
+    target: str  # an absolute rustc path or a rustup toolchain name
+    where: str  # file:line, for messages
+
+    @property
+    def for_module(self) -> bool:
+        return "[module " in self.where
+
+    def applies_to(self, kernelrelease: str | None) -> bool:
+        import fnmatch
+
+        return kernelrelease is not None and fnmatch.fnmatchcase(kernelrelease, self.pattern)
 
 
 class ConfigFileError(Exception):
     """The configuration file is unreadable, untrusted or malformed."""
+
+
+def applicable_pin(pins: tuple[Pin, ...], kernelrelease: str | None) -> Pin | None:
+    """The pin for this kernel: a module section's own pins first, then file order."""
+    for pin in sorted(pins, key=lambda pin: not pin.for_module):
+        if pin.applies_to(kernelrelease):
+            return pin
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,6 +139,12 @@ class Settings:
     proof: bool = True
     require_bindgen: bool = False
     cache_dir: Path | None = None
+    pins: tuple[Pin, ...] = ()
+    syslog: bool = False
+    auto_install: str = "no"
+    rustup: Path | None = None
+    rustup_home: Path | None = None
+    kernel_hook_fail: bool = False
     origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
 
 
@@ -64,8 +161,43 @@ def _directory(value: str, where: str) -> Path:
     return Path(value)
 
 
+_TOOLCHAIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def _pin(value: str, where: str) -> Pin:
+    words = value.split()
+    if len(words) != 2:
+        raise ConfigFileError(f"{where}: expected pin = PATTERN TOOLCHAIN, got {value!r}")
+    pattern, target = words
+    if not target.startswith("/") and not _TOOLCHAIN_NAME_RE.match(target):
+        raise ConfigFileError(
+            f"{where}: {target!r} is neither an absolute rustc path nor a rustup toolchain name"
+        )
+    return Pin(pattern, target, where)
+
+
 def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
     origins = {**settings.origins, key: where}
+    if key == "pin":
+        pin = _pin(value, where)
+        pins = (*settings.pins, pin)
+        previous = settings.origins.get("pin")
+        origins["pin"] = where if previous is None else f"{previous}; {where}"
+        return replace(settings, pins=pins, origins=origins)
+    if key == "syslog":
+        return replace(settings, syslog=_boolean(value, where), origins=origins)
+    if key == "kernel_hook_fail":
+        return replace(settings, kernel_hook_fail=_boolean(value, where), origins=origins)
+    if key == "auto_install":
+        if value not in AUTO_INSTALL:
+            raise ConfigFileError(
+                f"{where}: auto_install must be one of {', '.join(AUTO_INSTALL)}, not {value!r}"
+            )
+        return replace(settings, auto_install=value, origins=origins)
+    if key == "rustup":
+        return replace(settings, rustup=_directory(value, where), origins=origins)
+    if key == "rustup_home":
+        return replace(settings, rustup_home=_directory(value, where), origins=origins)
     if key == "policy":
         if value not in POLICIES:
             raise ConfigFileError(f"{where}: policy must be one of {', '.join(POLICIES)}, not {value!r}")
@@ -124,10 +256,9 @@ def parse(text: str, name: str, module: str | None, *, system: bool, base: Setti
             raise ConfigFileError(f"{where}: {key!r} cannot be set per module")
         if key not in GLOBAL_KEYS:
             raise ConfigFileError(f"{where}: unknown key {key!r}")
-        if key == "trusted_dir" and not system:
+        if key in SYSTEM_ONLY_KEYS and not system:
             raise ConfigFileError(
-                f"{where}: trusted_dir is honoured only in {SYSTEM_CONFIG}, "
-                "not in a file named on the command line"
+                f"{where}: {key} is honoured only in {SYSTEM_CONFIG}, not in a file named on the command line"
             )
         if section is not None and section != module:
             continue

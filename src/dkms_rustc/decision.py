@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dkms_rustc import hints
-from dkms_rustc.config import Settings
+from dkms_rustc.config import Pin, Settings
 from dkms_rustc.kernel import KernelRust
 from dkms_rustc.probe import Toolchain
 from dkms_rustc.proof import ProofResult
@@ -54,6 +54,19 @@ class Decision:
     @property
     def build_may_proceed(self) -> bool:
         return self.verdict == OK or self.policy_applied is not None
+
+
+@dataclass(frozen=True)
+class PinChoice:
+    """The pin that applies to this kernel and what its target turned out to be."""
+
+    pin: Pin
+    toolchain: Toolchain | None  # None when the target could not even be found
+    problem: str | None = None  # why not, when toolchain is None
+
+    @property
+    def label(self) -> str:
+        return f"pin {self.pin.pattern} {self.pin.target} ({self.pin.where})"
 
 
 def matches(kernel: KernelRust, toolchain: Toolchain) -> bool:
@@ -154,8 +167,14 @@ def decide(
     settings: Settings,
     proofs: Mapping[Path, ProofResult],
     platform: hints.Platform,
+    pinned: PinChoice | None = None,
 ) -> Decision:
-    """Select the toolchain for a module build against ``kernel``, or refuse with the fix."""
+    """Select the toolchain for a module build against ``kernel``, or refuse with the fix.
+
+    A pin is a preference, never an override: its rustc is selected only when it is the
+    kernel's compiler and passes the test compile; otherwise the pin is refused with the
+    reason and the choice is made as if there were no pin.
+    """
     name = kernel.kernelrelease or str(kernel.tree)
     facts = _kernel_facts(kernel)
     warnings = list(kernel.notes)
@@ -202,7 +221,14 @@ def decide(
     selected: Toolchain | None = None
     failed_proofs: list[str] = []
     toolchain_broken = False
-    for candidate in matching:
+    if pinned is not None:
+        selected = _pinned_selection(kernel, pinned, proofs, facts, warnings, failed_proofs)
+        pin_proof = proofs.get(pinned.toolchain.binary) if pinned.toolchain is not None else None
+        toolchain_broken = bool(selected is None and pin_proof is not None and pin_proof.compiler_mismatch)
+    pin_binary = pinned.toolchain.binary if pinned is not None and pinned.toolchain else None
+    for candidate in [] if selected is not None else matching:
+        if candidate.binary == pin_binary:
+            continue  # already judged as the pin
         proof = proofs.get(candidate.binary)
         if proof is None or proof.ok or proof.skipped:
             selected = candidate
@@ -293,6 +319,40 @@ def decide(
         policy=settings.policy,
         matching=tuple(matching),
     )
+
+
+def _pinned_selection(
+    kernel: KernelRust,
+    pinned: PinChoice,
+    proofs: Mapping[Path, ProofResult],
+    facts: list[str],
+    warnings: list[str],
+    failed_proofs: list[str],
+) -> Toolchain | None:
+    toolchain = pinned.toolchain
+    refused = f"{pinned.label} refused: "
+    instead = "; choosing as if there were no pin"
+    if toolchain is None:
+        warnings.append(refused + (pinned.problem or "its rustc was not found") + instead)
+        return None
+    if not toolchain.usable:
+        warnings.append(f"{refused}{toolchain.binary}: {toolchain.skipped}{instead}")
+        return None
+    if not matches(kernel, toolchain):
+        warnings.append(
+            f"{refused}{toolchain.binary} is {toolchain.version_text}, but the kernel needs "
+            f"{kernel.expected_rustc}{instead}"
+        )
+        return None
+    proof = proofs.get(toolchain.binary)
+    if proof is not None and not proof.ok and not proof.skipped:
+        failed_proofs.append(f"{toolchain.binary}: {proof.detail}")
+        warnings.append(f"{refused}{toolchain.binary} failed the test compile{instead}")
+        return None
+    if proof is not None and proof.skipped:
+        warnings.append(proof.detail)
+    facts.append(f"selected because of {pinned.label}")
+    return toolchain
 
 
 def error_decision(headline: str, fixes: Sequence[str] = (), policy: str = "select") -> Decision:

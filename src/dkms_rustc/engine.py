@@ -12,12 +12,12 @@ from pathlib import Path
 from dkms_rustc import decision as decisions
 from dkms_rustc import hints
 from dkms_rustc.cache import Cache
-from dkms_rustc.config import Settings
+from dkms_rustc.config import Settings, applicable_pin
 from dkms_rustc.kconfig import ConfigError
-from dkms_rustc.kernel import KernelTreeError, build_dir_for_release, read_kernel
+from dkms_rustc.kernel import KernelRust, KernelTreeError, build_dir_for_release, read_kernel
 from dkms_rustc.probe import Deadline, Toolchain, probe_bindgen, probe_rustc
 from dkms_rustc.proof import ProofResult, prove
-from dkms_rustc.toolchains import Discovery, discover
+from dkms_rustc.toolchains import Discovery, default_rustup_homes, discover, resolve_pin_target
 
 PROBE_BUDGET = 8.0  # seconds for examining every candidate together, however many hang
 
@@ -29,6 +29,16 @@ class Assessment:
     bindgens: list[Toolchain] = field(default_factory=list)
     discovery: Discovery | None = None
     proofs: dict[Path, ProofResult] = field(default_factory=dict)
+    pinned: decisions.PinChoice | None = None
+
+
+@dataclass
+class Prepared:
+    """Toolchains discovered and probed once, shared by the assessments of several kernels."""
+
+    discovery: Discovery
+    rustcs: list[Toolchain]
+    bindgens: list[Toolchain]
 
 
 @dataclass(frozen=True)
@@ -60,12 +70,75 @@ def discover_toolchains(
     return found, rustcs, tools
 
 
+def prepare_toolchains(request: Request, settings: Settings, cache: Cache) -> Prepared:
+    """Discover and probe every rustc and bindgen once (``dkms-rustc status``: many kernels)."""
+    found, rustcs, tools = discover_toolchains(request, settings, cache, Deadline(PROBE_BUDGET))
+    return Prepared(found, rustcs, tools)
+
+
+def _pin_homes(request: Request, settings: Settings) -> list[Path]:
+    homes = [settings.rustup_home] if settings.rustup_home else []
+    homes += [
+        directory for directory in (*request.search, *settings.search) if (directory / "toolchains").is_dir()
+    ]
+    if settings.search_defaults or not homes:
+        homes += default_rustup_homes(dict(os.environ))
+    return list(dict.fromkeys(homes))
+
+
+def _resolve_pin(
+    request: Request,
+    settings: Settings,
+    kernel: KernelRust,
+    rustcs: list[Toolchain],
+    cache: Cache,
+    deadline: Deadline,
+) -> decisions.PinChoice | None:
+    pin = applicable_pin(settings.pins, kernel.kernelrelease) if settings.pins else None
+    if pin is None:
+        return None
+    found, problem = resolve_pin_target(pin.target, _pin_homes(request, settings), request.excluded)
+    if found is None:
+        return decisions.PinChoice(pin, None, problem)
+    for toolchain in rustcs:
+        if toolchain.binary == found.binary:
+            return decisions.PinChoice(pin, toolchain)
+    toolchain = probe_rustc(found, cache, deadline, settings.trusted_dirs)
+    rustcs.insert(0, toolchain)
+    return decisions.PinChoice(pin, toolchain)
+
+
+def _prove_candidates(
+    kernel: KernelRust,
+    rustcs: list[Toolchain],
+    pinned: decisions.PinChoice | None,
+    settings: Settings,
+    cache: Cache,
+    deadline: Deadline,
+) -> dict[Path, ProofResult]:
+    proofs: dict[Path, ProofResult] = {}
+    if not settings.proof or not (kernel.rust_enabled and kernel.has_metadata and not kernel.missing_crates):
+        return proofs
+    candidates = decisions.matching_rustcs(kernel, rustcs)
+    if pinned is not None and pinned.toolchain in candidates:
+        candidates.remove(pinned.toolchain)
+        candidates.insert(0, pinned.toolchain)
+    for candidate in candidates:
+        result = prove(candidate, kernel, cache, deadline, settings.trusted_dirs)
+        proofs[candidate.binary] = result
+        if result.ok or result.skipped:
+            break
+    return proofs
+
+
 def assess(
     request: Request,
     settings: Settings,
     cache: Cache,
     platform: hints.Platform | None = None,
+    prepared: Prepared | None = None,
 ) -> Assessment:
+    """Decide for one kernel. ``prepared`` toolchains are used as they are (no new discovery)."""
     deadline = Deadline(PROBE_BUDGET)
     tree = kernel_location(request.kernel_dir, request.kernelrelease)
     release = request.kernelrelease
@@ -76,31 +149,71 @@ def assess(
         fix = hints.install_headers(release or (None if request.kernel_dir else os.uname().release), platform)
         return Assessment(decisions.error_decision(str(error), fix, settings.policy))
 
-    found, rustcs, _ = discover_toolchains(request, settings, cache, deadline, bindgens=False)
-    proofs: dict[Path, ProofResult] = {}
-    if kernel.rust_enabled and kernel.has_metadata and not kernel.missing_crates:
-        for candidate in decisions.matching_rustcs(kernel, rustcs):
-            if not settings.proof:
-                break
-            result = prove(candidate, kernel, cache, deadline, settings.trusted_dirs)
-            proofs[candidate.binary] = result
-            if result.ok or result.skipped:
-                break
+    if prepared is not None:
+        found, rustcs = prepared.discovery, list(prepared.rustcs)
+    else:
+        found, rustcs, _ = discover_toolchains(request, settings, cache, deadline, bindgens=False)
+    pinned = _resolve_pin(request, settings, kernel, rustcs, cache, deadline)
+    proofs = _prove_candidates(kernel, rustcs, pinned, settings, cache, deadline)
     need_bindgens = (
         request.all_bindgens
         or any(result.ok or result.skipped for result in proofs.values())
         or (not settings.proof and decisions.matching_rustcs(kernel, rustcs))
     )
     trusted = settings.trusted_dirs
-    tools = (
-        [probe_bindgen(item, cache, deadline, trusted) for item in found.bindgens] if need_bindgens else []
-    )
+    if prepared is not None:
+        tools = list(prepared.bindgens)
+    elif need_bindgens:
+        tools = [probe_bindgen(item, cache, deadline, trusted) for item in found.bindgens]
+    else:
+        tools = []
     # The distribution is only needed to word a fix; detecting it costs an import, so a
     # selection that needs no fix is decided without it.
-    verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform or _UNDETECTED)
+    verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform or _UNDETECTED, pinned)
     if platform is None and verdict.fixes:
-        verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, hints.detect_platform())
-    return Assessment(verdict, rustcs, tools, found, proofs)
+        platform = hints.detect_platform()
+        verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform, pinned)
+    assessment = Assessment(verdict, rustcs, tools, found, proofs, pinned)
+    if settings.auto_install != "no" and _installable(verdict, proofs):
+        return _auto_install(request, settings, cache, platform, assessment)
+    return assessment
+
+
+def _installable(verdict: decisions.Decision, proofs: dict[Path, ProofResult]) -> bool:
+    """A refusal because nothing installed matches (not a failed test compile)."""
+    return (
+        verdict.verdict == decisions.REFUSED
+        and verdict.rustc is None
+        and not any(not proof.ok and not proof.skipped for proof in proofs.values())
+        and verdict.kernel is not None
+        and verdict.kernel.expected_rustc is not None
+        and not verdict.matching
+    )
+
+
+def _auto_install(
+    request: Request,
+    settings: Settings,
+    cache: Cache,
+    platform: hints.Platform | None,
+    first: Assessment,
+) -> Assessment:
+    """``auto_install = rustup``: install the kernel's official rustc, then decide again."""
+    from dataclasses import replace
+
+    from dkms_rustc import autoinstall
+
+    kernel = first.decision.kernel
+    assert kernel is not None and kernel.expected_rustc is not None
+    outcome = autoinstall.install(kernel.expected_rustc, settings)
+    if not outcome.installed:
+        decision = replace(first.decision, warnings=(*first.decision.warnings, *outcome.lines))
+        return replace(first, decision=decision)
+    home = outcome.rustup_home
+    again = replace(request, search=(*request.search, home) if home is not None else request.search)
+    second = assess(again, replace(settings, auto_install="no"), cache, platform)
+    decision = replace(second.decision, facts=(*outcome.lines, *second.decision.facts))
+    return replace(second, decision=decision)
 
 
 _UNDETECTED = hints.Platform(id="unknown")

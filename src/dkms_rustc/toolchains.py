@@ -55,7 +55,7 @@ def _home_of(user: str) -> Path | None:
         return None
 
 
-def _home_of_uid(uid: int) -> Path | None:
+def home_of_uid(uid: int) -> Path | None:
     try:
         import pwd
 
@@ -68,7 +68,7 @@ def default_rustup_homes(environ: dict[str, str]) -> list[Path]:
     homes: list[Path] = []
     if environ.get("RUSTUP_HOME", "").startswith("/"):
         homes.append(Path(environ["RUSTUP_HOME"]))
-    root_home = _home_of_uid(0)
+    root_home = home_of_uid(0)
     if root_home:
         homes.append(root_home / ".rustup")
     sudo_user = environ.get("SUDO_USER")
@@ -76,7 +76,7 @@ def default_rustup_homes(environ: dict[str, str]) -> list[Path]:
         home = _home_of(sudo_user)
         if home:
             homes.append(home / ".rustup")
-    own = _home_of_uid(os.geteuid())
+    own = home_of_uid(os.geteuid())
     if own:
         homes.append(own / ".rustup")
     return homes
@@ -86,7 +86,7 @@ def default_cargo_bins(environ: dict[str, str]) -> list[Path]:
     bins: list[Path] = []
     if environ.get("CARGO_HOME", "").startswith("/"):
         bins.append(Path(environ["CARGO_HOME"]) / "bin")
-    for home in (_home_of_uid(0), _home_of(environ["SUDO_USER"]) if environ.get("SUDO_USER") else None):
+    for home in (home_of_uid(0), _home_of(environ["SUDO_USER"]) if environ.get("SUDO_USER") else None):
         if home:
             bins.append(home / ".cargo" / "bin")
     return bins
@@ -185,3 +185,48 @@ def discover(
         for directory in default_cargo_bins(env):
             collector.add("bindgen", directory / "bindgen", "cargo install")
     return collector.result
+
+
+def resolve_pin_target(
+    target: str, homes: Iterable[Path], excluded: tuple[Path, ...] = ()
+) -> tuple[Found | None, str | None]:
+    """The rustc a ``pin`` names: an absolute path (a rustc, or a toolchain directory with
+    bin/rustc) or a rustup toolchain name (``1.95.0``, ``nightly-2026-05-20`` or the full
+    ``<name>-<host>``) looked up in the given rustup homes. Returns the file or why none."""
+    origin = "pin"
+    if target.startswith("/"):
+        path = Path(target)
+        if path.is_dir():
+            path = path / "bin" / "rustc"
+        if not path.is_file():
+            return None, f"{path} does not exist"
+        candidates = [path]
+        name = None
+    else:
+        candidates = []
+        homes = list(homes)
+        for home in homes:
+            toolchains = home / "toolchains"
+            exact = toolchains / target / "bin" / "rustc"
+            if exact.is_file():
+                candidates.append(exact)
+                continue
+            try:
+                names = sorted(os.listdir(toolchains))
+            except OSError:
+                continue
+            candidates += [
+                toolchains / entry / "bin" / "rustc"
+                for entry in names
+                if entry.startswith(target + "-") and (toolchains / entry / "bin" / "rustc").is_file()
+            ][:1]
+        if not candidates:
+            looked = ", ".join(str(home) for home in homes) or "no rustup home"
+            return None, f"no rustup toolchain named {target} is installed (looked in {looked})"
+        path, name = candidates[0], candidates[0].parent.parent.name
+    collector = _Collector(excluded)
+    collector.add("rustc", path, origin, name)
+    if not collector.result.rustcs:
+        why = collector.result.evidence[-1] if collector.result.evidence else "it is rustup's proxy"
+        return None, f"{path} cannot be used: {why}"
+    return collector.result.rustcs[0], None
