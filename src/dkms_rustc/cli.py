@@ -1,4 +1,8 @@
-"""Command line: ``dkms-rustc check | pre-build | toolchains``."""
+"""Command line: ``dkms-rustc check | status | pre-build | toolchains | config | env``.
+
+Only argparse is imported here; each subcommand's module (and what it needs) is imported
+when that subcommand runs, so the PRE_BUILD path loads nothing it does not use.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,32 @@ from typing import TextIO
 
 from dkms_rustc import __version__
 
+DKMS_TREE = Path("/var/lib/dkms")
+DKMS_ETC = Path("/etc/dkms")
+
 EXIT_CODES_HELP = """\
 exit status:
   0   ok: a matching rustc was selected (or a warn/fallback policy let the build go on)
   1   refused: no installed rustc matches the kernel; the build must not start
   2   usage error: bad command line
-  3   no-metadata: the kernel has Rust enabled but its headers lack rust/*.rmeta
+  3   no-metadata: the kernel has Rust enabled, but its headers lack the compiled Rust
+      files (rust/*.rmeta, "crate metadata") that every Rust module is built against
   4   error: kernel tree missing or unreadable, bad configuration file, cannot write hand-off
   77  no-rust: the kernel is built without Rust (DKMS's "skipped" status)
 """
 
 DESCRIPTION = """\
-Build out-of-tree Rust kernel modules with the exact rustc the kernel was built with.
+Build out-of-tree Rust kernel modules (DKMS) with the exact rustc the kernel was built with.
 
-rustc refuses crate metadata written by any other compiler build, even the same release
-built by another distribution ("error[E0514]: found crate `core` compiled by an incompatible
-version of rustc"). dkms-rustc reads which compiler the kernel's rust/*.rmeta files were
-written by, finds every rustc and bindgen installed on this machine (never through rustup's
-proxy), and either hands the matching one to the module's make or stops the build with the
-exact fix.
+A Rust module is compiled against files the kernel build left in its headers (rust/*.rmeta,
+"crate metadata"), and rustc accepts those only from the very same compiler build: another
+version, or the same version built by another distribution, fails with "error[E0514]: found
+crate `core` compiled by an incompatible version of rustc". dkms-rustc reads which compiler
+wrote the kernel's files, finds every rustc and bindgen installed on this machine (never
+through rustup's proxy), and either hands the matching one to the module's make or stops the
+build with the exact command that fixes it.
+
+Start with: dkms-rustc status
 """
 
 
@@ -46,7 +57,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE",
         type=Path,
-        help="read this configuration file after /etc/dkms-rustc.conf (it cannot add trusted directories)",
+        help="read this configuration file after /etc/dkms-rustc.conf (it cannot widen what root runs)",
     )
     parser.add_argument("--no-cache", action="store_true", help="do not read or write remembered results")
     parser.add_argument(
@@ -71,11 +82,9 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="dkms-rustc",
-        description=DESCRIPTION,
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="dkms-rustc", description=DESCRIPTION, epilog=EXIT_CODES_HELP, formatter_class=raw
     )
     parser.add_argument("--version", action="version", version=f"dkms-rustc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -83,24 +92,73 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser(
         "check",
-        help="say which rustc a kernel needs and whether one is installed",
-        description="Report what a kernel needs (rustc, bindgen), every candidate found, and the "
-        "verdict, without writing anything. Run it when a Rust module did not build.",
+        help="say which rustc one kernel needs and whether it is installed (start here after a failed build)",
+        description="Say which rustc and bindgen a kernel was built with, every compiler found on "
+        "this machine, and whether a Rust module can be built for the kernel; when it cannot, "
+        "print the command that fixes it. Writes nothing.",
         epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=raw,
     )
     _kernel_options(check)
     _common(check)
     check.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    check.add_argument(
+        "--kernel-hook",
+        action="store_true",
+        help="the kernel package hook's mode: quiet when no Rust DKMS module is registered or all is "
+        "well, a loud banner otherwise; exit 0 unless kernel_hook_fail = yes",
+    )
+    check.add_argument("--dkms-tree", metavar="DIR", type=Path, default=DKMS_TREE, help=argparse.SUPPRESS)
+    check.add_argument("--dkms-etc", metavar="DIR", type=Path, default=DKMS_ETC, help=argparse.SUPPRESS)
+    check.add_argument("--modules-dir", metavar="DIR", type=Path, help=argparse.SUPPRESS)
+
+    status = sub.add_parser(
+        "status",
+        help="every installed kernel and Rust DKMS module at a glance, with what to fix",
+        description="One line per installed kernel (/lib/modules/*/build and the running kernel): "
+        "the rustc it was built with, the installed compiler that would be used or why none can "
+        "be, bindgen, and what to do. Then every DKMS module written in Rust and, per kernel, "
+        "whether it is built or would build. Toolchains are examined once for all kernels.",
+        epilog="exit status:\n  0   every kernel can build Rust modules (or has no Rust)\n"
+        "  1   at least one kernel cannot\n  4   the configuration file is unusable\n",
+        formatter_class=raw,
+    )
+    status.add_argument(
+        "--modules-dir",
+        metavar="DIR",
+        action="append",
+        type=Path,
+        default=[],
+        help="look for kernels in DIR/*/build instead of /lib/modules (repeatable)",
+    )
+    status.add_argument(
+        "--kernel-dir",
+        metavar="DIR",
+        action="append",
+        type=Path,
+        default=[],
+        help="also show this kernel build tree (repeatable); given alone, only these trees are shown",
+    )
+    status.add_argument(
+        "--dkms-tree",
+        metavar="DIR",
+        type=Path,
+        default=DKMS_TREE,
+        help=f"read the modules registered with DKMS from DIR (default: {DKMS_TREE})",
+    )
+    status.add_argument("--dkms-etc", metavar="DIR", type=Path, default=DKMS_ETC, help=argparse.SUPPRESS)
+    _common(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     pre = sub.add_parser(
         "pre-build",
         help="the DKMS PRE_BUILD step (run through the dkms-rustc-pre-build shim)",
-        description="Decide for the module being built by DKMS and write the make arguments the "
-        "documented MAKE line reads (dkms-rustc.make-args in the build directory). On refusal "
-        "the arguments make the following make stop at once with the same message.",
+        description="Decide for the module DKMS is building and write the make arguments the "
+        "documented MAKE line reads (dkms-rustc.make-args in the build directory). When no "
+        "installed compiler fits, the arguments make the following make stop at once with the "
+        "same message, instead of compiling for minutes and failing with E0514.",
         epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=raw,
     )
     _kernel_options(pre)
     _common(pre)
@@ -117,16 +175,56 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy", choices=("select", "warn", "fallback"), help="override the configured policy for this run"
     )
 
+    env = sub.add_parser(
+        "env",
+        help="shell lines for DKMS's build_environment file (DKMS 3.3+): enable every Rust module",
+        description="Print shell lines that DKMS's build_environment file (DKMS 3.3 and newer) "
+        "sources before each module build: for a Rust module, MAKEFLAGS carrying the selected "
+        "RUSTC/HOSTRUSTC/BINDGEN (kbuild ignores them in the plain environment), or, when no "
+        "installed compiler fits, a RUSTC that stops the build with the reason. Prints nothing "
+        "for modules that are not Rust or that run dkms-rustc themselves. The decision is also "
+        "printed to stderr (and syslog when configured).",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=raw,
+    )
+    _kernel_options(env)
+    _common(env)
+    env.add_argument("--module", metavar="NAME", help="the module DKMS is building (default: $module)")
+    env.add_argument(
+        "--source-dir",
+        metavar="DIR",
+        type=Path,
+        help="the module's source, to tell whether it is written in Rust (default: $source_dir)",
+    )
+    env.add_argument("--dkms-etc", metavar="DIR", type=Path, default=DKMS_ETC, help=argparse.SUPPRESS)
+
     tools = sub.add_parser(
         "toolchains",
         help="list every rustc and bindgen found and whether it can be used",
         description="List every rustc and bindgen found on this machine, how it was found, what "
         "it is, and why it was or was not usable (for example: not trusted as root).",
         epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=raw,
     )
     _common(tools)
     tools.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+
+    conf = sub.add_parser(
+        "config",
+        help="show the effective configuration and where each value came from",
+        description="Show every setting in effect (from /etc/dkms-rustc.conf, a --config file, or "
+        "the default) and the file and line it came from. With --module, as that DKMS module's "
+        "build sees it ([module NAME] sections applied).",
+        formatter_class=raw,
+    )
+    conf.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="read this configuration file after /etc/dkms-rustc.conf",
+    )
+    conf.add_argument("--module", metavar="NAME", help="apply this module's [module NAME] section")
+    conf.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     return parser
 
 
@@ -141,6 +239,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dkms_rustc.commands import pre_build
 
         return pre_build.run(args)
+    if args.command == "status":
+        from dkms_rustc.commands import status
+
+        return status.run(args)
+    if args.command == "config":
+        from dkms_rustc.commands import config as config_command
+
+        return config_command.run(args)
+    if args.command == "env":
+        from dkms_rustc.commands import env as env_command
+
+        return env_command.run(args)
     from dkms_rustc.commands import toolchains
 
     return toolchains.run(args)

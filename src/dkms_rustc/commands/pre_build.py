@@ -37,11 +37,13 @@ def _module_trees(build_dir: Path) -> tuple[Path, ...]:
 def run(args: argparse.Namespace) -> int:
     build_dir = (args.build_dir or Path.cwd()).absolute()
     module = args.module or os.environ.get("module") or None
+    syslog = False
     try:
         settings = settings_from(args, module)
     except ConfigFileError as error:
         assessment = Assessment(error_decision(str(error)))
     else:
+        syslog = settings.syslog
         if args.policy:
             settings = replace(
                 settings, policy=args.policy, origins={**settings.origins, "policy": "--policy"}
@@ -59,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     kernel = decision.kernel
     release = (kernel.kernelrelease if kernel else None) or environ_kernelver() or "KVER"
     print_lines(lines)
+    if syslog:
+        from dkms_rustc import logsink
+
+        logsink.send(lines, failed=not decision.build_may_proceed, context=f"module {module or '?'}")
     try:
         if decision.build_may_proceed:
             path = write_selection(build_dir, decision.make_args)

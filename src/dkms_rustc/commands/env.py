@@ -1,0 +1,98 @@
+"""``dkms-rustc env``: what DKMS's ``build_environment`` file (DKMS 3.3+) sources before a build.
+
+DKMS sources that file in a subshell with its own variables set (``kernelver``,
+``kernel_source_dir``, ``module``, ``module_version``, ``source_dir``), discards its output
+and keeps what it exported. kbuild's top Makefile assigns ``RUSTC = rustc``, so a plain
+``RUSTC`` in the environment is ignored; variable definitions in ``MAKEFLAGS`` are not: make
+treats them as command-line arguments, in every sub-make too. So a selection becomes
+``MAKEFLAGS=... RUSTC=/path HOSTRUSTC=/path BINDGEN=/path``, and a refusal becomes
+``RUSTC=$(DKMS_RUSTC_STOP)`` with ``DKMS_RUSTC_STOP='$(error <the reason>)'``: make stops at
+the first use of the compiler with the reason in make.log. Modules that are not Rust, or
+that run dkms-rustc themselves through PRE_BUILD, get nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from dkms_rustc import report
+from dkms_rustc.cli import environ_kernelver, print_lines
+from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
+from dkms_rustc.decision import error_decision
+from dkms_rustc.dkmsmodules import rust_reasons
+from dkms_rustc.engine import Assessment, Request, assess
+from dkms_rustc.handoff import HandoffError, check_words
+
+STOP_VARIABLE = "DKMS_RUSTC_STOP"
+_UNSAFE_IN_ERROR = re.compile(r"[()$#\\\n]")
+
+
+def _stop_text(headline: str, release: str) -> str:
+    """The reason as make's $(error ...) argument: no parentheses, dollars, hashes or escapes."""
+    text = _UNSAFE_IN_ERROR.sub(" ", headline)
+    return f"$(error dkms-rustc: {text} -- run: dkms-rustc check -k {release})"
+
+
+def shell_lines(assessment: Assessment, release: str) -> list[str]:
+    decision = assessment.decision
+    words: list[str]
+    if decision.verdict == "ok" or decision.policy_applied == "fallback":
+        words = list(decision.make_args)
+    elif decision.policy_applied == "warn" or decision.verdict == "no-rust":
+        return []
+    else:
+        stop = f"$({STOP_VARIABLE})"
+        return [
+            f"export {STOP_VARIABLE}={shlex.quote(_stop_text(decision.headline, release))}",
+            f'export MAKEFLAGS="${{MAKEFLAGS:+$MAKEFLAGS }}"{shlex.quote(f"RUSTC={stop} HOSTRUSTC={stop}")}',
+        ]
+    try:
+        check_words(words)
+    except HandoffError:
+        return []
+    return [f'export MAKEFLAGS="${{MAKEFLAGS:+$MAKEFLAGS }}"{shlex.quote(" ".join(words))}'] if words else []
+
+
+def run(args: argparse.Namespace) -> int:
+    module = args.module or os.environ.get("module") or None
+    source = args.source_dir or (Path(os.environ["source_dir"]) if os.environ.get("source_dir") else None)
+    version = os.environ.get("module_version", "")
+    if module and source is not None:
+        reasons, uses = rust_reasons(module, version, source, args.dkms_etc)
+        if uses or not reasons:
+            why = "runs dkms-rustc itself" if uses else "is not a Rust module"
+            print_lines([f"module {module} {why}: nothing to add to its build environment"])
+            return 0
+    syslog = False
+    try:
+        settings = settings_from(args, module)
+    except ConfigFileError as error:
+        assessment = Assessment(error_decision(str(error)))
+    else:
+        syslog = settings.syslog
+        excluded = (source,) if source is not None else ()
+        request = Request(
+            kernel_dir=args.kernel_dir,
+            kernelrelease=args.kernelver or environ_kernelver(),
+            search=search_dirs(args),
+            excluded=excluded,
+            all_bindgens=False,
+        )
+        assessment = assess(request, settings, cache_from(args, settings))
+    decision = assessment.decision
+    kernel = decision.kernel
+    release = (kernel.kernelrelease if kernel else None) or args.kernelver or environ_kernelver() or "KVER"
+    lines = report.human_lines(assessment, args.verbose)
+    print_lines(lines)
+    if syslog:
+        from dkms_rustc import logsink
+
+        logsink.send(lines, failed=not decision.build_may_proceed, context=f"module {module or '?'}")
+    output = shell_lines(assessment, release)
+    sys.stdout.write("".join(line + "\n" for line in output))
+    return decision.exit_code

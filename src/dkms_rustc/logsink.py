@@ -1,0 +1,32 @@
+"""Optional copy of the decision lines to syslog / the journal (``syslog = yes``).
+
+The stdlib ``syslog`` module is imported only when the setting is on. Lines go out with the
+identifier ``dkms-rustc`` (``journalctl -t dkms-rustc``), the verdict line at a priority that
+matches it, the others as information.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+IDENT = "dkms-rustc"
+
+
+def send(lines: Sequence[str], *, failed: bool, context: str | None = None) -> None:
+    """Log ``lines``; never raises (logging must not change a decision)."""
+    try:
+        import syslog
+
+        syslog.openlog(IDENT, syslog.LOG_PID, syslog.LOG_USER)
+        prefix = f"{context}: " if context else ""
+        for number, line in enumerate(lines):
+            if number == 0:
+                priority = syslog.LOG_ERR if failed else syslog.LOG_INFO
+            elif line.startswith("warning:"):
+                priority = syslog.LOG_WARNING
+            else:
+                priority = syslog.LOG_INFO
+            syslog.syslog(priority, prefix + line)
+        syslog.closelog()
+    except Exception:
+        pass
