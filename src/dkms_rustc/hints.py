@@ -3,11 +3,13 @@
 Which compiler can satisfy a kernel depends on who built the kernel's rustc: an official
 release build (what rustup installs) can be installed with rustup; a distribution build
 (a suffix such as ``(built from a source tarball)`` or ``(Fedora 1.89.0-2.fc42)``) can only
-be matched by that distribution's own package of exactly that version.
+be matched by that distribution's own package of exactly that version, and the fix says so.
+Every function here is pure: the distribution comes in as a :class:`Platform`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dkms_rustc.versions import RustcVersion, parse_rustc_version
@@ -25,6 +27,49 @@ class Platform:
     def is_(self, *names: str) -> bool:
         return self.id in names or any(name in self.like for name in names)
 
+    @property
+    def family(self) -> str:
+        """One of ubuntu, debian, fedora, rhel, arch, suse, alpine, nixos, or unknown."""
+        for family, names in _FAMILIES:
+            if self.id in names:
+                return family
+        for family, names in _FAMILIES:
+            if any(name in self.like for name in names):
+                return family
+        return "unknown"
+
+
+# Checked in this order: Ubuntu before Debian (Ubuntu is "like" debian), Fedora before RHEL.
+_FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ubuntu", ("ubuntu",)),
+    ("debian", ("debian",)),
+    ("fedora", ("fedora",)),
+    ("rhel", ("rhel", "centos", "rocky", "almalinux", "ol")),
+    ("arch", ("arch", "archlinux", "manjaro", "endeavouros")),
+    ("suse", ("opensuse", "opensuse-tumbleweed", "opensuse-leap", "suse", "sles")),
+    ("alpine", ("alpine",)),
+    ("nixos", ("nixos",)),
+)
+
+# Who built a rustc, from the suffix of its version string.
+_BUILDERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^Fedora "), "fedora"),
+    (re.compile(r"^Red Hat "), "rhel"),
+    (re.compile(r"^Arch Linux "), "arch"),
+    (re.compile(r"^Alpine Linux "), "alpine"),
+    (re.compile(r"^built from a source tarball$"), "source-tarball"),  # Debian, Ubuntu, NixOS, ...
+)
+_NAMES = {
+    "ubuntu": "Ubuntu",
+    "debian": "Debian",
+    "fedora": "Fedora",
+    "rhel": "Red Hat Enterprise Linux",
+    "arch": "Arch Linux",
+    "suse": "openSUSE",
+    "alpine": "Alpine Linux",
+    "nixos": "NixOS",
+}
+
 
 def detect_platform() -> Platform:
     try:
@@ -40,9 +85,116 @@ def detect_platform() -> Platform:
         return Platform(id="unknown")
 
 
+def builder_of(version: RustcVersion) -> str | None:
+    """``fedora``, ``rhel``, ``arch``, ``alpine``, ``source-tarball`` or None (no suffix)."""
+    if version.suffix is None:
+        return None
+    for pattern, builder in _BUILDERS:
+        if pattern.search(version.suffix):
+            return builder
+    return "other"
+
+
 def _minor(version: RustcVersion) -> str:
     major, minor, _ = version.numbers
     return f"{major}.{minor}"
+
+
+def _numbers(version: RustcVersion) -> str:
+    return ".".join(str(part) for part in version.numbers)
+
+
+def _suffix_package_version(version: RustcVersion) -> str:
+    """``1.89.0-2.fc42`` from ``Fedora 1.89.0-2.fc42``, ``1:1.89.0-1`` from ``Arch Linux rust 1:1.89.0-1``."""
+    suffix = version.suffix or ""
+    return suffix.rsplit(" ", 1)[-1] if " " in suffix else version.release
+
+
+def _official(version: RustcVersion, platform: Platform) -> list[str]:
+    if version.channel == "stable":
+        toolchain = version.release
+    elif version.channel in ("nightly", "beta") and version.date:
+        import datetime
+
+        following = datetime.date.fromisoformat(version.date) + datetime.timedelta(days=1)
+        toolchain = (
+            f"{version.channel}-{following.isoformat()} (published the day after its commit date; "
+            f"if that is not it, {version.channel}-{version.date})"
+        )
+    else:
+        toolchain = f"{version.channel} of {version.date}"
+    lines = [
+        f"as root: rustup toolchain install {toolchain} --profile minimal "
+        "(an official Rust build: rustup installs exactly this compiler; root's own rustup home is "
+        "searched, a user's is not trusted; or set auto_install = rustup in /etc/dkms-rustc.conf)"
+    ]
+    if platform.family in ("debian", "ubuntu"):
+        lines.append("rustup itself, if missing: apt install rustup (Debian 13+, Ubuntu 24.04+)")
+    elif platform.family == "fedora":
+        lines.append("rustup itself, if missing: dnf install rustup, then rustup-init")
+    elif platform.family == "arch":
+        lines.append("rustup itself, if missing: pacman -S rustup")
+    return lines
+
+
+def _ubuntu(version: RustcVersion) -> list[str]:
+    minor, numbers = _minor(version), _numbers(version)
+    return [
+        f"apt install rustc-{minor} rust-{minor}-src",
+        f"then `rustc-{minor} --version` must print exactly the kernel's string; dkms-rustc finds "
+        f"/usr/bin/rustc-{minor} and passes RUST_LIB_SRC=/usr/src/rustc-{numbers}/library itself "
+        f"(by hand: make RUSTC=rustc-{minor} RUST_LIB_SRC=/usr/src/rustc-{numbers}/library ...)",
+    ]
+
+
+def _debian(version: RustcVersion, platform: Platform) -> list[str]:
+    numbers = _numbers(version)
+    web = (
+        " (on bookworm the newer compiler is packaged as rustc-web and rust-web-src)"
+        if (platform.codename == "bookworm")
+        else ""
+    )
+    return [
+        f"apt install rustc rust-src at the version whose `rustc --version` is exactly the kernel's{web}: "
+        f"`apt-cache policy {'rustc rustc-web' if web else 'rustc'}` must list {numbers}; "
+        "then apt install rustc=<that version>",
+        f"its library sources land in /usr/src/rustc-{numbers}/library, passed as RUST_LIB_SRC",
+    ]
+
+
+def _rpm(version: RustcVersion, family: str) -> list[str]:
+    package = _suffix_package_version(version)
+    return [
+        f"dnf install rust-{package} rust-src-{package} "
+        f"(or dnf downgrade rust-{package} rust-src-{package} when a newer one is installed)"
+    ]
+
+
+def _arch(version: RustcVersion) -> list[str]:
+    package = _suffix_package_version(version)
+    return [
+        "pacman -S rust rust-src when the repositories still carry "
+        f"{package}; otherwise downgrade from the Arch Linux Archive: pacman -U "
+        f"rust-{package}-x86_64.pkg.tar.zst rust-src-{package}-any.pkg.tar.zst"
+    ]
+
+
+def _suse(version: RustcVersion) -> list[str]:
+    minor = _minor(version)
+    return [f"zypper install rust{minor} (openSUSE packages each Rust release as rust1.XX)"]
+
+
+def _alpine(version: RustcVersion) -> list[str]:
+    package = _suffix_package_version(version)
+    return [f"apk add rust={package} rust-src={package}"]
+
+
+def _nixos(version: RustcVersion) -> list[str]:
+    return [
+        "NixOS does not build modules with DKMS: build the module as a Nix derivation for "
+        "boot.extraModulePackages against the kernel's own linuxPackages set, whose rustc is the "
+        f"kernel's ({version.release} from the same nixpkgs revision)"
+    ]
 
 
 def install_rustc(expected_text: str, platform: Platform) -> list[str]:
@@ -53,63 +205,60 @@ def install_rustc(expected_text: str, platform: Platform) -> list[str]:
             f"install the compiler that prints exactly {expected_text!r} for `rustc --version`, "
             "then run the build again (or name its directory with search = in /etc/dkms-rustc.conf)"
         ]
-    release = version.release
     if version.is_official_build:
-        if version.channel == "stable":
-            toolchain = release
-        elif version.channel == "nightly" and version.date:
-            toolchain = f"nightly-{version.date} (or the nightly of the following day)"
-        else:
-            toolchain = f"{version.channel} of {version.date}"
-        return [
-            f"as root: rustup toolchain install {toolchain} --profile minimal "
-            f"(an official build; root's own rustup home is searched, a user's is not trusted)"
-        ]
-    suffix = version.suffix or ""
+        return _official(version, platform)
+    builder = builder_of(version)
+    family = platform.family
+    suffix = f" ({version.suffix})" if version.suffix else " (no commit hash: a local build)"
     lines = [
-        f"the kernel was built with a distribution's own build of rustc {release} ({suffix or 'no commit'}); "
-        "only that distribution's package of that exact version matches, rustup's build does not"
+        f"the kernel was built with a distribution's own build of rustc {version.release}{suffix}; "
+        "only that distribution's package of exactly that version matches it: rustup's build of "
+        f"{version.release} does not"
     ]
-    if platform.is_("ubuntu"):
+    builder_family = {"fedora": "fedora", "rhel": "rhel", "arch": "arch", "alpine": "alpine"}.get(
+        builder or ""
+    )
+    if builder_family is not None and builder_family != family:
         lines.append(
-            f"apt install rustc-{_minor(version)} rust-{_minor(version)}-src "
-            f"(then check that `rustc-{_minor(version)} --version` prints exactly the kernel's string)"
+            f"this rustc was built by {_NAMES[builder_family]}, but this machine runs "
+            f"{_NAMES.get(family, platform.id)}: install the kernel's matching compiler from "
+            f"{_NAMES[builder_family]}, or use a kernel built on this distribution"
         )
-    elif platform.is_("debian"):
-        lines.append(
-            f"apt install rustc (or rustc-web on bookworm) at version {release}: "
-            "check `apt-cache policy rustc rustc-web`; the kernel package's build dependencies name it"
-        )
-    elif platform.is_("fedora", "rhel", "centos"):
-        package = suffix.split(" ", 1)[1] if " " in suffix else release
-        lines.append(f"dnf install rust-{package}")
-    elif platform.is_("arch"):
-        lines.append(
-            f"pacman -S rust (the kernel needs {suffix or release}; downgrade from the archive if newer)"
-        )
-    elif platform.is_("opensuse", "suse", "opensuse-tumbleweed", "opensuse-leap"):
-        lines.append(f"zypper install rust{_minor(version).replace('.', '')}")
-    elif platform.is_("alpine"):
-        lines.append(f"apk add rust={release}-r0 (the release number the kernel names: {suffix})")
-    elif platform.is_("nixos"):
-        lines.append("build the module with the rustc of the same nixpkgs revision as the kernel")
+        return lines
+    if family == "ubuntu":
+        lines += _ubuntu(version)
+    elif family == "debian":
+        lines += _debian(version, platform)
+    elif family in ("fedora", "rhel"):
+        lines += _rpm(version, family)
+    elif family == "arch":
+        lines += _arch(version)
+    elif family == "suse":
+        lines += _suse(version)
+    elif family == "alpine":
+        lines += _alpine(version)
+    elif family == "nixos":
+        lines = _nixos(version)
     else:
-        lines.append(f"install your distribution's rustc package of version {release} ({suffix})")
+        lines.append(f"install your distribution's rustc package of version {version.release}{suffix}")
     return lines
 
 
 def install_metadata(kernelrelease: str | None, platform: Platform) -> list[str]:
     """How to get a kernel's ``rust/`` metadata, which out-of-tree Rust modules need."""
     release = kernelrelease or "<kernel release>"
-    if platform.is_("ubuntu"):
-        return [f"apt install linux-lib-rust-{release}"]
-    if platform.is_("arch"):
-        return ["pacman -S linux-headers (Arch's headers package ships build/rust)"]
-    if platform.is_("debian"):
+    family = platform.family
+    if family == "ubuntu":
+        return [f"apt install linux-lib-rust-{release} (Ubuntu ships the kernel's Rust files separately)"]
+    if family == "arch":
+        return ["pacman -S linux-headers (Arch's headers package ships build/rust; reinstall it if missing)"]
+    if family == "debian":
         return [
-            "Debian's linux-headers packages ship no Rust metadata: use a kernel whose headers include "
-            "build/rust (for example one you build yourself with `make` and install with its rust/ directory)"
+            f"Debian's linux-headers-{release} carries no Rust metadata (build/rust): out-of-tree Rust "
+            "modules need a kernel whose headers include it"
         ]
+    if family in ("fedora", "rhel"):
+        return [f"dnf install kernel-devel-{release} (its build/rust must hold libkernel.rmeta)"]
     return [
         "install the package that provides the kernel's build/rust directory (libcore.rmeta, "
         "libkernel.rmeta, libmacros.so), or rebuild the headers package with it"
@@ -118,26 +267,32 @@ def install_metadata(kernelrelease: str | None, platform: Platform) -> list[str]
 
 def install_headers(kernelrelease: str | None, platform: Platform) -> list[str]:
     release = kernelrelease or "$(uname -r)"
-    if platform.is_("debian", "ubuntu"):
+    family = platform.family
+    if family in ("debian", "ubuntu"):
         return [f"apt install linux-headers-{release}"]
-    if platform.is_("fedora", "rhel", "centos"):
+    if family in ("fedora", "rhel"):
         return [f"dnf install kernel-devel-{release}"]
-    if platform.is_("arch"):
+    if family == "arch":
         return ["pacman -S linux-headers"]
-    if platform.is_("opensuse", "suse"):
+    if family == "suse":
         return ["zypper install kernel-devel"]
+    if family == "alpine":
+        return ["apk add linux-lts-dev (or the -dev package of your kernel flavour)"]
     return [f"install the kernel headers (build tree) for {release}"]
 
 
 def install_bindgen(wanted: str | None, minimum: str | None, platform: Platform) -> list[str]:
     version = wanted or minimum or "the kernel's version"
-    if platform.is_("ubuntu") and wanted:
+    family = platform.family
+    if family == "ubuntu" and wanted:
         minor = ".".join(wanted.split(".")[:2])
         return [f"apt install bindgen-{minor}"]
-    if platform.is_("debian", "ubuntu"):
+    if family in ("debian", "ubuntu"):
         return [f"apt install bindgen (version {version} or newer)"]
-    if platform.is_("fedora", "rhel", "centos"):
+    if family in ("fedora", "rhel"):
         return ["dnf install bindgen-cli"]
-    if platform.is_("arch"):
+    if family == "arch":
         return ["pacman -S rust-bindgen"]
+    if family in ("suse", "alpine"):
+        return [f"{'zypper install' if family == 'suse' else 'apk add'} rust-bindgen"]
     return [f"as root: cargo install --locked --root /usr/local bindgen-cli@{version}"]
