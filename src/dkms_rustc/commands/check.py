@@ -19,7 +19,7 @@ from dkms_rustc.config import Settings
 from dkms_rustc.decision import ERROR, NO_RUST, OK, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
 
-HOOK_FAILED = 1
+HOOK_FAILED = 20  # distinct from a crash (1), so the hook script can tell them apart
 _BANNER = "*" * 72
 
 
