@@ -187,9 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=raw,
     )
-    _kernel_options(env)
+    env.add_argument(
+        "-k", "--kernelver", metavar="KVER", help="the kernel DKMS builds for (default: $kernelver)"
+    )
+    env.add_argument(
+        "--kernel-dir", metavar="DIR", type=Path, help="its build tree (default: /lib/modules/KVER/build)"
+    )
     _common(env)
     env.add_argument("--module", metavar="NAME", help="the module DKMS is building (default: $module)")
+    env.add_argument("--module-version", metavar="VERSION", help="its version (default: $module_version)")
     env.add_argument(
         "--source-dir",
         metavar="DIR",

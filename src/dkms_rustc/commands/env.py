@@ -61,7 +61,7 @@ def shell_lines(assessment: Assessment, release: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     module = args.module or os.environ.get("module") or None
     source = args.source_dir or (Path(os.environ["source_dir"]) if os.environ.get("source_dir") else None)
-    version = os.environ.get("module_version", "")
+    version = args.module_version or os.environ.get("module_version", "")
     if module and source is not None:
         reasons, uses = rust_reasons(module, version, source, args.dkms_etc)
         if uses or not reasons:
