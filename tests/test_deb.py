@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The Debian package: built with the documented command, installed with dpkg on this machine,
+and used from its installed files (/usr/bin, /usr/share/dkms-rustc, /etc/kernel) with real dkms.
+The package is purged afterwards unless it was installed before the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import kerneltree
+
+pytestmark = [
+    pytest.mark.deb,
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("dpkg") is None, reason="needs root and dpkg"),
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLCHAINS = kerneltree.find_real_toolchains()
+SYSTEM_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL": "C"}
+
+
+def _installed() -> bool:
+    query = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "dkms-rustc"], capture_output=True, text=True)
+    return query.returncode == 0 and "install ok installed" in query.stdout
+
+
+@pytest.fixture(scope="module")
+def package() -> Iterator[Path]:
+    before = _installed()
+    built = subprocess.run(
+        ["sh", str(ROOT / "packaging" / "build-deb.sh")], capture_output=True, text=True, timeout=1200
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    deb = Path(built.stdout.strip().splitlines()[-1])
+    installed = subprocess.run(
+        ["apt-get", "install", "-y", "-qq", str(deb)],
+        capture_output=True,
+        text=True,
+        env={**SYSTEM_ENV, "DEBIAN_FRONTEND": "noninteractive"},
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    yield deb
+    if not before:
+        subprocess.run(["dpkg", "--purge", "dkms-rustc"], capture_output=True, check=True)
+
+
+def test_installed_tool_runs_from_usr_bin(package: Path) -> None:
+    version = subprocess.run(
+        ["/usr/bin/dkms-rustc", "--version"], capture_output=True, text=True, env=SYSTEM_ENV
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == "dkms-rustc 0.1.0"
+    helped = subprocess.run(["/usr/bin/dkms-rustc", "status", "--help"], capture_output=True, text=True)
+    assert helped.stdout.startswith("usage: dkms-rustc status") and "--dkms-tree DIR" in helped.stdout
+
+
+def test_installed_files(package: Path) -> None:
+    for path in (
+        "/usr/share/dkms-rustc/dkms-rustc-pre-build",
+        "/etc/kernel/postinst.d/50-dkms-rustc",
+        "/etc/kernel/header_postinst.d/50-dkms-rustc",
+    ):
+        assert os.access(path, os.X_OK), path
+    for path in (
+        "/usr/share/dkms-rustc/dkms.conf.snippet",
+        "/usr/share/dkms-rustc/build-environment",
+        "/usr/share/dkms-rustc/module-override.conf",
+        "/usr/share/man/man8/dkms-rustc.8.gz",
+    ):
+        assert Path(path).is_file(), path
+    page = subprocess.run(
+        ["man", "-P", "cat", "8", "dkms-rustc"], capture_output=True, text=True, env=SYSTEM_ENV
+    )
+    assert "kernel_hook_fail" in page.stdout
+
+
+def test_installed_status_against_a_test_tree(package: Path, tmp_path: Path) -> None:
+    if "stable" not in TOOLCHAINS:
+        pytest.skip("no real stable rustc")
+    modules = tmp_path / "mods"
+    kerneltree.make_kernel_tree(
+        modules / "7.2.0-deb" / "build", TOOLCHAINS["stable"], kernelrelease="7.2.0-deb"
+    )
+    result = subprocess.run(
+        ["/usr/bin/dkms-rustc", "status", "--modules-dir", str(modules),
+         "--dkms-tree", str(tmp_path / "none"), "--no-cache"],
+        capture_output=True,
+        text=True,
+        env=SYSTEM_ENV,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("OK: 1 of 1 kernels can build Rust modules")
+
+
+def test_installed_kernel_hook_runs(package: Path) -> None:
+    result = subprocess.run(
+        ["/etc/kernel/postinst.d/50-dkms-rustc", "0.0.0-no-such-kernel"],
+        capture_output=True,
+        text=True,
+        env=SYSTEM_ENV,
+    )
+    assert result.returncode == 0
+    assert result.stderr.startswith("dkms-rustc: kernel 0.0.0-no-such-kernel")
+
+
+@pytest.mark.dkms
+def test_packaged_override_and_shim_with_real_dkms(package: Path, tmp_path: Path) -> None:
+    """/usr/share/dkms-rustc/module-override.conf, verbatim, as /etc/dkms/hello.conf: the packaged
+    shim finds the packaged /usr/bin/dkms-rustc and the module builds with the kernel's rustc."""
+    if "stable" not in TOOLCHAINS:
+        pytest.skip("no real stable rustc")
+    from dkms_harness import DkmsSandbox, ensure_dkms_generations
+    from test_dkms_wide import HELLO_KBUILD, HELLO_RS, PLAIN_DKMS_CONF
+
+    for generation in ensure_dkms_generations():
+        box = DkmsSandbox(generation, tmp_path / generation.version)
+        kerneltree.make_kernel_tree(box.kernel_dir, TOOLCHAINS["stable"], kernelrelease=box.kernelver)
+        box.write_module(
+            dkms_conf=PLAIN_DKMS_CONF,
+            pre_build="missing",
+            files={"Kbuild": HELLO_KBUILD, "hello.rs": HELLO_RS},
+        )
+        shutil.copy2("/usr/share/dkms-rustc/module-override.conf", box.etc_dir / "hello.conf")
+        assert box.add().exit_code == 0
+        result = box.build()
+        log = result.make_log_text or ""
+        assert result.exit_code == 0, result.output + log
+        assert f"building with {TOOLCHAINS['stable'].version_text}" in log
