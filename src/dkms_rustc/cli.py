@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--kernel-hook",
         action="store_true",
         help="the kernel package hook's mode: quiet when no Rust DKMS module is registered or all is "
-        "well, a loud banner otherwise; exit 0 unless kernel_hook_fail = yes",
+        "well, a loud banner otherwise; exit 0, or 20 when kernel_hook_fail = yes and the modules "
+        "will not build",
     )
     check.add_argument("--dkms-tree", metavar="DIR", type=Path, default=DKMS_TREE, help=argparse.SUPPRESS)
     check.add_argument("--dkms-etc", metavar="DIR", type=Path, default=DKMS_ETC, help=argparse.SUPPRESS)
