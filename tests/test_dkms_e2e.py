@@ -359,6 +359,7 @@ def test_7_fallback_policy_builds_the_c_only_variant(
     hook = e2e.hook_output(generation, built)
     assert built.exit_code == 0, _explain(built)
     assert "policy fallback: the module is built with RUST_HELLO_C_ONLY=y" in hook, _explain(built)
+    assert "stopped before compiling" not in hook  # it is not: the C-only variant compiles
     assert "rust_hello_c.o" in _first(log, "CC [M]") and "RUSTC [M]" not in log, _explain(built)
     ko = e2e.built_module(box, NAME, VERSION, MODULE)
     assert ko is not None
