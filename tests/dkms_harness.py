@@ -556,7 +556,9 @@ class DkmsSandbox:
     """One isolated dkms world under ``root`` (a temporary directory the caller owns).
 
     ``kernel_config`` lines go to the fake kernel's .config; ``record_make`` puts a ``make``
-    wrapper first on PATH to record every make dkms starts.
+    wrapper first on PATH to record every make dkms starts. ``kernel_source_dir`` names a
+    real kbuild-style tree (e.g. from tests/kerneltree.py) to build against instead of the
+    fake one (which is then not written; ``kernel_config`` is ignored).
     """
 
     generation: DkmsGeneration
@@ -566,6 +568,7 @@ class DkmsSandbox:
     record_make: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 180.0
+    kernel_source_dir: Path | None = None
     arch: str = field(init=False)
     etc_dir: Path = field(init=False)
     dkms_tree: Path = field(init=False)
@@ -586,7 +589,9 @@ class DkmsSandbox:
         self.dkms_tree = self.root / "var-lib-dkms"
         self.source_tree = self.root / "usr-src"
         self.install_tree = self.root / "lib-modules"
-        self.kernel_dir = self.root / "kernel"
+        self.kernel_dir = (
+            self.root / "kernel" if self.kernel_source_dir is None else Path(self.kernel_source_dir)
+        )
         self.tmp_dir = self.root / "tmp"
         self.bin_dir = self.root / "bin"
         self.make_record = self.root / "make-calls.log"
@@ -609,7 +614,8 @@ class DkmsSandbox:
             f'mok_signing_key="{self.root}/mok.key"\n'
             f'mok_certificate="{self.root}/mok.pub"\n'
         )
-        write_fake_kernel_dir(self.kernel_dir, self.kernel_config)
+        if self.kernel_source_dir is None:
+            write_fake_kernel_dir(self.kernel_dir, self.kernel_config)
         if self.record_make:
             real_make = shutil.which("make", path="/usr/bin:/bin:/usr/local/bin")
             if real_make is None:
@@ -621,6 +627,8 @@ class DkmsSandbox:
     # -- set-up helpers
 
     def set_kernel_config(self, lines: Iterable[str]) -> None:
+        if self.kernel_source_dir is not None:
+            raise DkmsHarnessError("set_kernel_config: this sandbox builds against a real tree")
         (self.kernel_dir / ".config").write_text("".join(f"{line}\n" for line in lines))
 
     def module_source(self, name: str, version: str) -> Path:

@@ -433,10 +433,12 @@ _TOP_MAKEFILE = """\
 
 # Assigned here as in kbuild's top Makefile: an environment RUSTC is ignored,
 # only the make command line (or PATH) changes the compiler.  HOSTRUSTC,
-# BINDGEN and RUST_LIB_SRC are accepted and not used.
+# BINDGEN and RUST_LIB_SRC are accepted and not used.  C sources are compiled
+# with $(CC) against the stand-in headers in $(srctree)/include.
 RUSTC		= rustc
 HOSTRUSTC	= rustc
 BINDGEN		= bindgen
+CC		= gcc
 LD		= ld
 
 # Allows the usage of unstable features in stable compilers (as kbuild does).
@@ -461,7 +463,7 @@ endif
 
 KBUILD_EXTMOD := $(if $(M),$(abspath $(M)))
 
-export RUSTC HOSTRUSTC BINDGEN LD KERNELRELEASE srctree objtree Q KBUILD_EXTMOD
+export RUSTC HOSTRUSTC BINDGEN CC LD KERNELRELEASE srctree objtree Q KBUILD_EXTMOD
 ifdef RUST_LIB_SRC
 export RUST_LIB_SRC
 endif
@@ -510,8 +512,10 @@ _MAKEFILE_BUILD = """\
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # STAND-IN FOR KBUILD's scripts/Makefile.build, written by dkms-rustc's
-# tests/kerneltree.py: the Rust rules only, with kbuild's variable names and
-# the command line of Linux 7.1+ (rust_common_cmd).  Run by the tree's Makefile.
+# tests/kerneltree.py: the Rust rules with kbuild's variable names and the
+# command line of Linux 7.1+ (rust_common_cmd); C sources and composite
+# objects (foo-y := a.o b.o) reduced to a plain compile and `ld -r`.
+# Run by the tree's Makefile.
 
 src := $(obj)
 obj-m :=
@@ -550,6 +554,16 @@ rust_common_cmd = \\
 
 cmd_rustc_o_rs = $(rust_common_cmd) --emit=obj=$@ $<
 
+# Compile C sources (.c): no kernel headers here, only the stand-ins of
+# $(srctree)/include/linux (module.h, init.h, printk.h, kernel.h).
+KBUILD_CFLAGS := -nostdinc -I$(srctree)/include \
+	-include $(objtree)/include/generated/autoconf.h -D__KERNEL__ -DMODULE \
+	-O2 -ffreestanding -fno-pic -fno-common -mno-red-zone
+cmd_cc_o_c = $(CC) $(KBUILD_CFLAGS) -c -o $@ $<
+
+# Composite objects: foo.o linked from the objects in foo-y (or foo-objs).
+multi-obj-m := $(foreach m,$(obj-m),$(if $(strip $($(m:.o=-y)) $($(m:.o=-objs))),$(m)))
+
 # Link: kbuild runs modpost and links foo.o with foo.mod.o; plain `ld -r` here.
 cmd_ld_ko_o = $(LD) -r -m elf_x86_64 --build-id=sha1 -o $@ $<
 
@@ -561,6 +575,17 @@ __build: $(modules) $(obj)/modules.order $(obj)/Module.symvers
 $(obj)/%.o: $(obj)/%.rs FORCE
 \t@echo '  RUSTC [M] $@'
 \t$(Q)$(cmd_rustc_o_rs)
+
+$(obj)/%.o: $(obj)/%.c FORCE
+\t@echo '  CC [M]  $@'
+\t$(Q)$(cmd_cc_o_c)
+
+define multi_obj_rule
+$$(obj)/$(1): $$(addprefix $$(obj)/,$$($(1:.o=-y)) $$($(1:.o=-objs))) FORCE
+\t@echo '  LD [M]  $$@'
+\t$$(Q)$$(LD) -r -m elf_x86_64 -o $$@ $$(filter-out FORCE,$$^)
+endef
+$(foreach m,$(multi-obj-m),$(eval $(call multi_obj_rule,$(m))))
 
 $(obj)/%.ko: $(obj)/%.o FORCE
 \t@echo '  LD [M]  $@'
@@ -582,6 +607,58 @@ PHONY := __build __clean FORCE
 FORCE:
 .PHONY: $(PHONY)
 """
+
+# Stand-ins for the few kernel headers a hello-world C module includes
+# (<linux/module.h>, <linux/init.h>, <linux/printk.h>, <linux/kernel.h>), with
+# the kernel's macro names, so a module's C-only variant builds in these trees.
+_C_HEADERS: dict[str, str] = {
+    "init.h": """\
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Stand-in for <linux/init.h> (tests/kerneltree.py). */
+#ifndef _LINUX_INIT_H
+#define _LINUX_INIT_H
+#define __init __attribute__((__section__(".init.text")))
+#define __exit __attribute__((__section__(".exit.text")))
+#define module_init(initfn) int init_module(void) __attribute__((__alias__(#initfn)))
+#define module_exit(exitfn) void cleanup_module(void) __attribute__((__alias__(#exitfn)))
+#endif
+""",
+    "module.h": """\
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Stand-in for <linux/module.h> (tests/kerneltree.py). */
+#ifndef _LINUX_MODULE_H
+#define _LINUX_MODULE_H
+#include <linux/init.h>
+#define __MODULE_INFO(tag, name, info) \\
+	static const char __modinfo_##name[] \\
+	__attribute__((__used__, __section__(".modinfo"), __aligned__(1))) = #tag "=" info
+#define MODULE_LICENSE(x) __MODULE_INFO(license, license, x)
+#define MODULE_DESCRIPTION(x) __MODULE_INFO(description, description, x)
+#define MODULE_AUTHOR(x) __MODULE_INFO(author, author, x)
+#endif
+""",
+    "printk.h": """\
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Stand-in for <linux/printk.h> (tests/kerneltree.py). */
+#ifndef _LINUX_PRINTK_H
+#define _LINUX_PRINTK_H
+#define KERN_INFO "\\0016"
+#ifndef pr_fmt
+#define pr_fmt(fmt) fmt
+#endif
+int _printk(const char *fmt, ...);
+#define pr_info(fmt, ...) _printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
+#endif
+""",
+    "kernel.h": """\
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Stand-in for <linux/kernel.h> (tests/kerneltree.py). */
+#ifndef _LINUX_KERNEL_H
+#define _LINUX_KERNEL_H
+#include <linux/printk.h>
+#endif
+""",
+}
 
 # The stand-in `kernel` crate and its dependencies, compiled by the toolchain.
 _MACROS_RS = r"""// SPDX-License-Identifier: GPL-2.0-or-later
@@ -868,6 +945,8 @@ def make_kernel_tree(
     _write(srctree / "Makefile", _TOP_MAKEFILE)
     _write(srctree / "scripts" / "Makefile.build", _MAKEFILE_BUILD)
     _write(srctree / "scripts" / "min-tool-version.sh", _MIN_TOOL_VERSION_SH, 0o755)
+    for header, text in _C_HEADERS.items():
+        _write(srctree / "include" / "linux" / header, text)
 
     # The configured, built kernel's files (objtree).
     _write(dest / ".config", _dotconfig(symbols, kver))

@@ -277,6 +277,32 @@ def test_clean_removes_what_kbuild_removes(kernel_trees: dict[str, Path], tmp_pa
     ]
 
 
+def test_example_module_and_its_c_only_variant(kernel_trees: dict[str, Path], tmp_path: Path) -> None:
+    """examples/rust-hello (written for real kernels) builds in these trees, from Rust, and with
+    RUST_HELLO_C_ONLY=y from C (C rule, composite object, stand-in <linux/*.h>) with no rustc."""
+    tc = need("stable")
+    module = tmp_path / "rust-hello"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "rust-hello", module)
+    rust = kt.build_module(kernel_trees["stable"], module, tc.rustc)
+    assert rust.returncode == 0, rust.stderr
+    assert comment_of(module / "rust_hello.ko")[0].startswith("rustc version 1.")
+    assert b"license=GPL" in elf_section(module / "rust_hello.ko", ".modinfo")
+    assert kt.build_module(kernel_trees["stable"], module, None, target="clean").returncode == 0
+    c_only = kt.build_module(
+        kernel_trees["stable"], module, Path("/nonexistent/rustc"), make_args=["RUST_HELLO_C_ONLY=y"]
+    )
+    assert c_only.returncode == 0, c_only.stderr
+    assert "CC [M]" in c_only.stdout and "RUSTC" not in c_only.stdout
+    ko = module / "rust_hello.ko"
+    assert not any(line.startswith("rustc") for line in comment_of(ko))
+    assert b"description=Hello world, the C-only variant" in elf_section(ko, ".modinfo")
+    with ko.open("rb") as f:
+        symbols = ELFFile(f).get_section_by_name(".symtab")
+        assert symbols is not None
+        names = {symbol.name for symbol in symbols.iter_symbols()}
+    assert {"init_module", "cleanup_module"} <= names
+
+
 def test_split_tree_like_debian(tmp_path: Path) -> None:
     tc = need("stable")
     dest = tmp_path / "usr/src/linux-headers-7.2.0-1-amd64"

@@ -123,6 +123,9 @@ def _kernel_facts(kernel: KernelRust) -> list[str]:
     return facts
 
 
+_STOPPED = "; the build is stopped before compiling"
+
+
 def _policy_outcome(
     verdict: str,
     headline: str,
@@ -147,6 +150,8 @@ def _policy_outcome(
             )
         else:
             warnings.append("policy fallback is set but fallback_make_args is empty: refusing instead")
+    if applied is not None and headline.endswith(_STOPPED):
+        headline = headline[: -len(_STOPPED)]  # the build goes on: do not say it stops
     return Decision(
         verdict=verdict,
         headline=headline,
@@ -246,7 +251,7 @@ def decide(
         if failed_proofs:
             headline = (
                 f"no usable rustc for kernel {name}: the matching compiler failed the test compile "
-                "against the kernel's metadata; the build is stopped before compiling"
+                f"against the kernel's metadata{_STOPPED}"
             )
             lines += [f"test compile: {line}" for line in failed_proofs]
             if toolchain_broken:
@@ -261,8 +266,7 @@ def decide(
                 ]
         else:
             headline = (
-                f"no installed rustc matches kernel {name}: it needs {kernel.expected_rustc}; "
-                "the build is stopped before compiling"
+                f"no installed rustc matches kernel {name}: it needs {kernel.expected_rustc}{_STOPPED}"
             )
             repair = hints.install_rustc(kernel.expected_rustc, platform)
         return _policy_outcome(REFUSED, headline, settings, facts + lines, warnings, repair, kernel)
