@@ -24,6 +24,7 @@ UNKNOWN = Platform("unknown")
 STABLE = "rustc 1.95.0 (59807616e 2026-04-14)"
 NIGHTLY = "rustc 1.97.0-nightly (e50aa6fba 2026-05-19)"
 TARBALL = "rustc 1.97.1 (8bab26f4f 2026-07-14) (built from a source tarball)"
+BOOKWORM_OWN = "rustc 1.63.0 (4b91a6ea7 2022-08-08) (built from a source tarball)"
 TARBALL_OLD = "rustc 1.75.0 (82e1608df 2023-12-21) (built from a source tarball)"
 FEDORA_RUSTC = "rustc 1.89.0 (29483883e 2025-08-04) (Fedora 1.89.0-2.fc42)"
 RHEL_RUSTC = "rustc 1.92.0 (aaaaaaaaa 2025-12-01) (Red Hat 1.92.0-1.el10)"
@@ -71,7 +72,14 @@ DISTRO_ONLY = "only that distribution's package of exactly that version matches"
             [DISTRO_ONLY, "apt install rustc rust-src", "1.97.1", "/usr/src/rustc-1.97.1/library"],
             ["rustup toolchain install", "rustc-web"],
         ),
-        (TARBALL, BOOKWORM, ["rustc-web and rust-web-src"], ["rustup toolchain install"]),
+        (
+            TARBALL,
+            BOOKWORM,
+            ["apt install rustc-web rust-web-src", "`apt-cache policy rustc-web` must list 1.97.1"],
+            ["rustup toolchain install", "apt install rustc rust-src"],
+        ),
+        # bookworm's own (old) rustc is the rustc package
+        (BOOKWORM_OWN, BOOKWORM, ["apt install rustc rust-src", "1.63.0"], ["rustc-web"]),
         (
             FEDORA_RUSTC,
             FEDORA,

@@ -147,19 +147,24 @@ def _ubuntu(version: RustcVersion) -> list[str]:
     ]
 
 
+_BOOKWORM_RUSTC = (1, 63, 0)  # bookworm's own rustc package; newer releases come as rustc-web
+
+
 def _debian(version: RustcVersion, platform: Platform) -> list[str]:
     numbers = _numbers(version)
-    web = (
-        " (on bookworm the newer compiler is packaged as rustc-web and rust-web-src)"
-        if (platform.codename == "bookworm")
-        else ""
-    )
-    return [
-        f"apt install rustc rust-src at the version whose `rustc --version` is exactly the kernel's{web}: "
-        f"`apt-cache policy {'rustc rustc-web' if web else 'rustc'}` must list {numbers}; "
-        "then apt install rustc=<that version>",
-        f"its library sources land in /usr/src/rustc-{numbers}/library, passed as RUST_LIB_SRC",
-    ]
+    bookworm = platform.codename == "bookworm" or platform.version_id == "12"
+    if bookworm and version.numbers > _BOOKWORM_RUSTC:
+        first = (
+            "apt install rustc-web rust-web-src (on Debian 12 bookworm the newer rustc is packaged as "
+            "rustc-web, which installs /usr/bin/rustc; bookworm's own rustc package is older): "
+            f"`apt-cache policy rustc-web` must list {numbers}"
+        )
+    else:
+        first = (
+            "apt install rustc rust-src at the version whose `rustc --version` is exactly the kernel's: "
+            f"`apt-cache policy rustc` must list {numbers}; then apt install rustc=<that version>"
+        )
+    return [first, f"its library sources land in /usr/src/rustc-{numbers}/library, passed as RUST_LIB_SRC"]
 
 
 def _rpm(version: RustcVersion, family: str) -> list[str]:
