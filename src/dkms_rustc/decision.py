@@ -112,6 +112,16 @@ def _describe(toolchain: Toolchain) -> str:
     return f"{toolchain.path}: {toolchain.version_text}"
 
 
+def _nothing_found(settings: Settings) -> str:
+    if settings.search_defaults:
+        return "candidates: no rustc found (looked on PATH, in rustup homes and distribution directories)"
+    where = settings.origins.get("search_defaults", "the configuration")
+    return (
+        "candidates: no rustc found in the directories named with search = or --search; PATH, rustup "
+        f"homes and distribution directories were not searched (search_defaults = no, {where})"
+    )
+
+
 def _kernel_facts(kernel: KernelRust) -> list[str]:
     facts = [
         f"kernel build tree: {kernel.tree}" + (f" ({kernel.kernelrelease})" if kernel.kernelrelease else "")
@@ -245,9 +255,7 @@ def decide(
 
     if selected is None:
         assert kernel.expected_rustc is not None
-        lines = [f"candidate {_describe(toolchain)}" for toolchain in rustcs] or [
-            "candidates: no rustc found (looked on PATH, in rustup homes and distribution directories)"
-        ]
+        lines = [f"candidate {_describe(toolchain)}" for toolchain in rustcs] or [_nothing_found(settings)]
         if failed_proofs:
             headline = (
                 f"no usable rustc for kernel {name}: the matching compiler failed the test compile "
