@@ -9,8 +9,8 @@ The machine, as DKMS sees it (:func:`machine`)
     only from fixed root-owned paths (the ``for candidate in ...`` list of the shim, read from it:
     :func:`tool_paths`), never from PATH. The tool reads ``/etc/dkms-rustc.conf``. Both are
     system-wide, so :func:`machine` is a context manager that, under an exclusive lock
-    (:data:`LOCK_PATH`, shared by every checkout and process on the machine, and by the
-    real-kernel tests' tests/system_tool.py, which manages the same paths), for one block:
+    (:data:`LOCK_PATH`, shared by every checkout and process on the machine; the real-kernel
+    tests, tests/test_realkernel.py, use this module too), for one block:
 
     * installs a small launcher at ``/usr/local/bin/dkms-rustc`` that runs THIS checkout's code
       (``#!<sys.executable> -I``, ``sys.path.insert(0, <src>)``, ``dkms_rustc.cli.main``), or, with
@@ -22,8 +22,7 @@ The machine, as DKMS sees it (:func:`machine`)
     A foreign file at any of these paths is never overwritten: it is renamed to
     ``<path>.dkms-e2e-aside`` and renamed back afterwards. Everything is put back in a
     ``finally``; if a run was killed, the next :func:`machine` (or :func:`recover`) does it:
-    files carrying a test marker line are removed and set-aside files return (also those of
-    tests/system_tool.py, ``*.before-dkms-rustc-tests``).
+    files carrying a test marker line are removed and set-aside files return.
 
 The module (:func:`put_module`)
     Copies a DKMS module source (default: ``examples/rust-hello``, whose dkms.conf holds the
@@ -104,8 +103,7 @@ LAUNCHER_PATH = Path("/usr/local/bin/dkms-rustc")
 #: The PATH apt's maintainer scripts and dkms.service run with.
 BASE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 #: Serialises every test that changes the paths above, on this machine (all checkouts, all
-#: processes). The same lock file as tests/system_tool.py of the real-kernel tests (branch
-#: issue7), which manages the same paths its own way: whoever holds it owns them.
+#: processes): whoever holds it owns them.
 LOCK_PATH = (
     Path("/run/lock/dkms-rustc-tests.lock")
     if Path("/run/lock").is_dir()
@@ -115,12 +113,12 @@ LOCK_TIMEOUT = 1800.0
 
 _LAUNCHER_MARKER = "# dkms-rustc end-to-end test launcher (tests/dkms_e2e.py)"
 _CONFIG_MARKER = "# dkms-rustc end-to-end test configuration (tests/dkms_e2e.py)"
-#: Lines that mark a file as written by a test (ours, and tests/system_tool.py's): under the
-#: lock, such a file is a leftover of a killed run.
-_TEST_MARKERS = (_LAUNCHER_MARKER, _CONFIG_MARKER, "# written by dkms-rustc's tests (tests/system_tool.py)")
+#: Lines that mark a file as written by a test: under the lock, such a file is a leftover of a
+#: killed run.
+_TEST_MARKERS = (_LAUNCHER_MARKER, _CONFIG_MARKER)
 _ASIDE = ".dkms-e2e-aside"
-#: Where set-aside originals wait: ours first, then tests/system_tool.py's.
-_ASIDE_SUFFIXES = (_ASIDE, ".before-dkms-rustc-tests")
+#: Where set-aside originals wait.
+_ASIDE_SUFFIXES = (_ASIDE,)
 _held = 0  # nesting depth of machine() in this process (flock is per open file)
 
 
