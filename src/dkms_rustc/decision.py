@@ -287,9 +287,10 @@ def decide(
             warnings.append(bindgen_note)
     else:
         wanted = parse_bindgen_version(kernel.config_bindgen_text or "")
+        needs = f"at least {kernel.min_bindgen}" if kernel.min_bindgen else "a bindgen"
+        configured = f"; it was configured with {wanted}" if wanted else ""
         message = (
-            f"no bindgen {wanted or ''}{' or newer' if wanted else ''} found"
-            f"{f' (the kernel needs at least {kernel.min_bindgen})' if kernel.min_bindgen else ''}: "
+            f"no usable bindgen found (the kernel needs {needs}{configured}): "
             "modules that generate their own bindings will fail"
         )
         if settings.require_bindgen:

@@ -121,7 +121,10 @@ class _Collector:
 
     def rustup_home(self, home: Path, origin: str) -> None:
         toolchains = home / "toolchains"
-        self.result.evidence.append(f"rustup home {home}")
+        evidence = f"rustup home {home}"
+        if evidence in self.result.evidence:
+            return  # the same home reached twice (RUSTUP_HOME, root's, a proxy's)
+        self.result.evidence.append(evidence)
         try:
             names = sorted(os.listdir(toolchains))
         except OSError:
