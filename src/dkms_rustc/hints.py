@@ -72,16 +72,33 @@ _NAMES = {
 
 
 def detect_platform() -> Platform:
+    """The distribution, from os-release, without starting a process.
+
+    The standard library reads ``/etc/os-release`` since Python 3.10; ``distro`` serves 3.9,
+    told not to run ``lsb_release`` and ``uname`` (by default it may start eight processes
+    for this, and it imports subprocess and logging: a refusal would cost twice a selection).
+    """
     try:
+        import platform
+
+        if hasattr(platform, "freedesktop_os_release"):
+            info = platform.freedesktop_os_release()
+            return Platform(
+                id=info.get("ID", "").lower() or "unknown",
+                like=tuple(info.get("ID_LIKE", "").split()),
+                version_id=info.get("VERSION_ID", ""),
+                codename=info.get("VERSION_CODENAME", ""),
+            )
         import distro
 
+        found = distro.LinuxDistribution(include_lsb=False, include_uname=False)
         return Platform(
-            id=distro.id() or "unknown",
-            like=tuple(distro.like().split()),
-            version_id=distro.version(),
-            codename=distro.codename(),
+            id=found.id() or "unknown",
+            like=tuple(found.like().split()),
+            version_id=found.version(),
+            codename=found.codename(),
         )
-    except Exception:  # distro reads /etc/os-release; a broken one must not break the hook
+    except Exception:  # a missing or broken os-release must not break the hook
         return Platform(id="unknown")
 
 
