@@ -14,9 +14,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
+
+# typing takes milliseconds to import and only the type checker needs it here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = 1
 MAX_RECORD = 256 * 1024
@@ -100,6 +103,8 @@ class Cache:
             "value": value,
             "checksum": hashlib.sha256(_canonical(body).encode()).hexdigest(),
         }
+        import tempfile  # only a cache miss writes
+
         try:
             self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)

@@ -11,12 +11,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 from dkms_rustc import __version__
 
 DKMS_TREE = Path("/var/lib/dkms")
 DKMS_ETC = Path("/etc/dkms")
+
+# typing takes milliseconds to import and only the type checker needs it here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 EXIT_CODES_HELP = """\
 exit status:

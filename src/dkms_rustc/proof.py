@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import glob
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +127,9 @@ def prove(
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
         return ProofResult(False, "test compile not attempted: the time budget ran out")
+    import shutil  # only a test compile needs these; a remembered result does not
+    import tempfile
+
     workdir = Path(tempfile.mkdtemp(prefix="dkms-rustc-proof-"))
     try:
         (workdir / "proof.rs").write_text(_proof_source(kernel))

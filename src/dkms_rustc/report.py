@@ -3,12 +3,14 @@ and one JSON object with the same content for scripts."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from dkms_rustc import decision as decisions
 from dkms_rustc.engine import Assessment
 from dkms_rustc.probe import Toolchain
+
+# typing takes milliseconds to import and only the type checker needs it here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PREFIX = "dkms-rustc: "
 _VERDICT_WORDS = {
@@ -152,4 +154,6 @@ def as_json(assessment: Assessment, verbose: bool = False) -> dict[str, Any]:
 
 
 def dumps(data: object) -> str:
+    import json  # only --json output needs it
+
     return json.dumps(data, indent=2, sort_keys=False)

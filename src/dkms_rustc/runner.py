@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,8 @@ class RunResult:
         if self.truncated:
             return f"{name} printed more output than expected and was stopped"
         if self.returncode is not None and self.returncode < 0:
+            import signal  # its enums cost an import; only a crash report needs the name
+
             try:
                 signame = signal.Signals(-self.returncode).name
             except ValueError:
@@ -142,6 +143,7 @@ def run(
 
 
 def _kill_group(process: object) -> None:
+    import signal
     import subprocess
 
     assert isinstance(process, subprocess.Popen)
