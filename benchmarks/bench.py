@@ -466,39 +466,30 @@ def measure(cases: list[Case], runs: int, cold_runs: int, work: Path, progress: 
             case.self_rss = self_rss(case.rss_argv, case.env, case.cwd, work)
 
 
-def _ms(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f}" if values else "-"
-
-
-def table(cases: list[Case]) -> str:
-    floors = {
-        case.interpreter: statistics.median(case.wall)
-        for case in cases
-        if case.key.endswith(":floor") and case.interpreter
-    }
+def table(cases: list[Case], tag: str) -> str:
+    """The rows of one interpreter, then the shell baselines, with ratios to its floor."""
+    floor = next(case for case in cases if case.key == f"{tag}:floor")
+    floor_wall, floor_cpu = statistics.median(floor.wall), statistics.median(floor.cpu)
     rows = [
-        "| case | runs | wall ms (median) | CPU ms (median) | peak RSS MiB (hook / tree) | processes "
-        "| x floor | budget |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| case | runs | wall ms | CPU ms | peak RSS MiB (hook / tree) | processes "
+        "| x floor (wall) | x floor (CPU) | budget (wall) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for case in cases:
-        wall = statistics.median(case.wall)
-        ratio = ""
+        if case.interpreter not in (tag, None):
+            continue
+        wall, cpu = statistics.median(case.wall), statistics.median(case.cpu)
         budget = ""
-        if case.interpreter is not None:
-            ratio = f"{wall / floors[case.interpreter]:.2f}"
-            if case.budget is not None:
-                verdict = "ok" if wall <= case.budget * floors[case.interpreter] else "**over**"
-                budget = f"≤ {case.budget:g}x {verdict}"
-        else:
-            ratio = " / ".join(f"{wall / floor:.2f}" for floor in floors.values())
+        if case.budget is not None:
+            verdict = "ok" if wall <= case.budget * floor_wall else "**over**"
+            budget = f"≤ {case.budget:g}x: {verdict}"
         rss = f"{statistics.median(case.tree_rss):.1f}"
         if case.self_rss is not None:
             rss = f"{case.self_rss:.1f} / {rss}"
         processes = "n/a" if case.processes is None else str(case.processes)
         rows.append(
-            f"| {case.label} | {case.runs} | {_ms(case.wall)} | {_ms(case.cpu)} | {rss} | {processes} "
-            f"| {ratio} | {budget} |"
+            f"| {case.label} | {case.runs} | {wall:.1f} | {cpu:.1f} | {rss} | {processes} "
+            f"| {wall / floor_wall:.2f} | {cpu / floor_cpu:.2f} | {budget} |"
         )
     return "\n".join(rows)
 
@@ -602,19 +593,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = []
         for index, python in enumerate(pythons):
             tag = f"py{index + 1}"
-            names.append(f"{tag} = Python {interpreter_name(python)}")
+            names.append(f"{tag}: Python {interpreter_name(python)}")
             cases += interpreter_cases(python, tag, fx, deps_dir(work, python))
         cases += shell_cases(fx)
         measure(cases, args.runs, args.cold_runs, work, not args.quiet)
-        lines = [
-            *machine(),
-            *names,
-            *fx.description,
-            "",
-            table(cases),
-            "",
-            *comparisons(cases),
-        ]
+        lines = [*machine(), *fx.description, ""]
+        for index, name in enumerate(names):
+            lines += [f"**{name}**", "", table(cases, f"py{index + 1}"), ""]
+        lines += comparisons(cases)
     finally:
         if args.keep:
             print(f"bench: fixtures kept in {work}", file=sys.stderr)
