@@ -63,6 +63,7 @@ import kerneltree  # noqa: E402  (tests/ helper: real toolchains, kbuild-style t
 
 REAL_KERNELS = Path(os.environ.get("DKMS_RUSTC_KERNELS", "/var/cache/dkms-rustc-ci/kernels"))
 MINIMAL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+SYSTEM_CONFIG = Path("/etc/dkms-rustc.conf")
 TOOLCHAIN_COUNT = 30
 TREE_COUNT = 10
 
@@ -85,6 +86,8 @@ atexit.register(_report)
 from dkms_rustc.cli import main
 sys.exit(main())
 """
+# Exit status 0 when the tool's command line accepts these arguments.
+PARSES = "import sys; from dkms_rustc.cli import build_parser; build_parser().parse_args(sys.argv[1:])"
 # Scenario 4 without a status command: check every tree in one process.
 CHECK_LOOP = """\
 import sys
@@ -270,17 +273,21 @@ def empty(directory: Path) -> Callable[[], None]:
 # --------------------------------------------------------------------------
 
 
-def status_available(python: str, env: dict[str, str]) -> bool:
-    probe = subprocess.run(
-        [python, "-c", "from dkms_rustc.cli import build_parser; build_parser().parse_args(['status'])"],
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    return probe.returncode == 0
+def status_command(python: str, env: dict[str, str], fx: Fixtures) -> list[str] | None:
+    """``status`` over the scenario 4 trees, when the tool has that command (issue 5), with an
+    empty DKMS tree if it takes one (so only kernels and toolchains are measured)."""
+    trees = [f"--kernel-dir={tree}" for tree in fx.trees]
+    empty_dkms = fx.work / "empty-dkms-tree"
+    empty_dkms.mkdir(exist_ok=True)
+    for extra in ([f"--dkms-tree={empty_dkms}"], []):
+        argv = ["status", "--search", str(fx.thirty), *trees, *extra]
+        probe = subprocess.run([python, "-c", PARSES, *argv], env=env, capture_output=True, check=False)
+        if probe.returncode == 0:
+            return argv
+    return None
 
 
-def interpreter_cases(python: str, tag: str, fx: Fixtures, deps: Path | None) -> list[Case]:
+def interpreter_cases(python: str, tag: str, fx: Fixtures, src: Path, deps: Path | None) -> list[Case]:
     """The floor and the four scenarios, cold and warm, on one interpreter."""
     work = fx.work / f"py-{tag}"
     work.mkdir(parents=True)
@@ -290,7 +297,7 @@ def interpreter_cases(python: str, tag: str, fx: Fixtures, deps: Path | None) ->
     rss_script.write_text(RSS_SCRIPT)
     build = work / "build"
     build.mkdir()
-    pythonpath = [str(REPO / "src")] + ([str(deps)] if deps else [])
+    pythonpath = [str(src)] + ([str(deps)] if deps else [])
     env = {
         "PATH": MINIMAL_PATH,
         "HOME": os.environ.get("HOME", "/root"),
@@ -357,8 +364,8 @@ def interpreter_cases(python: str, tag: str, fx: Fixtures, deps: Path | None) ->
     hook("s1d", "1d pre-build, default search of this machine", pre, 0, None)
 
     trees = [str(tree) for tree in fx.trees]
-    if status_available(python, env):
-        status = ["status", "--search", str(fx.thirty), *(f"--kernel-dir={tree}" for tree in trees)]
+    status = status_command(python, env, fx)
+    if status is not None:
         hook("s4", f"4 status, {TREE_COUNT} trees x 30 toolchains", status, 0, 5.0)
     else:
         label = f"4 `check` of {TREE_COUNT} trees x 30 toolchains in one process (no `status` yet)"
@@ -541,6 +548,14 @@ def machine() -> list[str]:
     ]
 
 
+def system_config_state() -> tuple[int, int] | None:
+    try:
+        st = SYSTEM_CONFIG.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def interpreter_name(python: str) -> str:
     out = subprocess.run(
         [python, "-c", "import platform, sys; print(platform.python_version(), sys.executable)"],
@@ -576,14 +591,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         help="interpreter to run the tool on (repeatable; default: the one running this script)",
     )
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=REPO / "src",
+        help="the dkms_rustc sources to measure (default: this checkout's src/)",
+    )
     parser.add_argument("--runs", type=int, default=21, help="warm runs per case (default 21)")
     parser.add_argument("--cold-runs", type=int, default=5, help="cold runs per case (default 5)")
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary fixtures")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
-    if Path("/etc/dkms-rustc.conf").exists():
-        print("bench: note: /etc/dkms-rustc.conf exists and is read by every run", file=sys.stderr)
+    system_config = system_config_state()
 
     pythons = args.python or [sys.executable]
     work = Path(tempfile.mkdtemp(prefix="dkms-rustc-bench-"))
@@ -594,10 +614,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for index, python in enumerate(pythons):
             tag = f"py{index + 1}"
             names.append(f"{tag}: Python {interpreter_name(python)}")
-            cases += interpreter_cases(python, tag, fx, deps_dir(work, python))
+            cases += interpreter_cases(python, tag, fx, args.src.resolve(), deps_dir(work, python))
         cases += shell_cases(fx)
         measure(cases, args.runs, args.cold_runs, work, not args.quiet)
-        lines = [*machine(), *fx.description, ""]
+        lines = [*machine(), *fx.description]
+        if system_config is not None or system_config_state() != system_config:
+            lines.append(
+                f"note: {SYSTEM_CONFIG} (read by every run of the tool) existed or changed during "
+                "this run: figures may reflect its settings"
+            )
+        lines.append("")
         for index, name in enumerate(names):
             lines += [f"**{name}**", "", table(cases, f"py{index + 1}"), ""]
         lines += comparisons(cases)

@@ -64,8 +64,11 @@ def audit(event, args):
                  "os.spawn", "os.system", "pty.spawn"):
         started.append(event)
 sys.addaudithook(audit)
-report, paths, *argv = sys.argv[1:]
+report, paths, system_config, *argv = sys.argv[1:]
 sys.path[:0] = paths.split(":")
+from pathlib import Path
+from dkms_rustc import config
+config.SYSTEM_CONFIG = Path(system_config)  # as in this test process: not the machine's file
 from dkms_rustc.cli import main
 code = main(argv)
 modules = sorted(sys.modules)
@@ -96,8 +99,9 @@ def _warm_run(tmp_path: Path, argv: list[str]) -> dict[str, object]:
     """Run ``argv`` once in this process (fills the cache), then again in a fresh interpreter."""
     main(argv)
     report = tmp_path / "report.json"
+    system_config = str(config.SYSTEM_CONFIG)  # the fixture's: nothing there
     subprocess.run(
-        [sys.executable, "-I", "-S", "-c", PROBE, str(report), _import_path(), *argv],
+        [sys.executable, "-I", "-S", "-c", PROBE, str(report), _import_path(), system_config, *argv],
         cwd=tmp_path / "build",
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path)},
         check=False,
