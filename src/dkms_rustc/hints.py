@@ -17,7 +17,7 @@ from dkms_rustc.versions import RustcVersion, parse_rustc_version
 
 @dataclass(frozen=True)
 class Platform:
-    """The running distribution, as the ``distro`` package reports it."""
+    """The running distribution, as its os-release file names it."""
 
     id: str  # "debian", "ubuntu", "fedora", "arch", ...
     like: tuple[str, ...] = ()
