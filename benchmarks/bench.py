@@ -28,11 +28,13 @@ thorough check users run on it today (benchmarks/thorough-check.sh) next to the 
 same tree.
 
 Measured per run with ``os.wait4``: wall time, CPU time (user + system, of the process and
-the processes it waited for) and peak RSS (the largest of that process tree). The hook's own
-peak RSS is read in a separate pass (``getrusage(RUSAGE_SELF)`` at exit) because a cold run's
-tree includes rustc. Processes started are counted in another separate pass with
-``strace -f -e trace=execve`` (programs executed, not counting the command itself); without
-strace that column says n/a. Timed runs never run under strace.
+the processes it waited for) and the largest RSS in that process tree (which on Linux is at
+least this script's own RSS at the moment it spawned the command: the kernel carries the peak
+across exec, so small values are masked; the report prints that RSS). The Python process's
+own peak (``VmHWM`` at exit, which starts afresh at exec) is read in a separate pass.
+Processes started are counted in another separate pass with ``strace -f -e trace=execve``
+(programs executed, not counting the command itself); without strace that column says n/a.
+Timed runs never run under strace.
 
 The tool runs the way its console script runs it (``from dkms_rustc.cli import main``), with
 the source tree on PYTHONPATH and byte code written once before timing (an installed package
@@ -76,16 +78,18 @@ if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
     sys.exit(main())
 """
-# The same, reporting the process's own peak RSS (KiB) to $DKMS_RUSTC_BENCH_RSS at exit.
-RSS_SCRIPT = """\
-import atexit, os, resource, sys
+# Writes the process's own peak RSS (VmHWM, KiB) to $DKMS_RUSTC_BENCH_RSS at exit.
+RSS_REPORT = """\
+import atexit, os
 def _report():
-    with open(os.environ['DKMS_RUSTC_BENCH_RSS'], 'w') as f:
-        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    with open('/proc/self/status') as status:
+        peak = next(line.split()[1] for line in status if line.startswith('VmHWM:'))
+    with open(os.environ['DKMS_RUSTC_BENCH_RSS'], 'w') as out:
+        out.write(peak)
 atexit.register(_report)
-from dkms_rustc.cli import main
-sys.exit(main())
 """
+# The console script, reporting its peak RSS.
+RSS_SCRIPT = RSS_REPORT + "import sys\nfrom dkms_rustc.cli import main\nsys.exit(main())\n"
 # Exit status 0 when the tool's command line accepts these arguments.
 PARSES = "import sys; from dkms_rustc.cli import build_parser; build_parser().parse_args(sys.argv[1:])"
 # Scenario 4 without a status command: check every tree in one process.
@@ -313,6 +317,7 @@ def interpreter_cases(python: str, tag: str, fx: Fixtures, src: Path, deps: Path
             env,
             build,
             interpreter=tag,
+            rss_argv=[python, "-c", RSS_REPORT],
         ),
         Case(
             f"{tag}:floor-IS",
@@ -321,6 +326,7 @@ def interpreter_cases(python: str, tag: str, fx: Fixtures, src: Path, deps: Path
             env,
             build,
             interpreter=tag,
+            rss_argv=[python, "-I", "-S", "-c", RSS_REPORT],
         ),
     ]
 
@@ -478,9 +484,9 @@ def table(cases: list[Case], tag: str) -> str:
     floor = next(case for case in cases if case.key == f"{tag}:floor")
     floor_wall, floor_cpu = statistics.median(floor.wall), statistics.median(floor.cpu)
     rows = [
-        "| case | runs | wall ms | CPU ms | peak RSS MiB (hook / tree) | processes "
+        "| case | runs | wall ms | CPU ms | peak RSS MiB | tree max RSS MiB | processes "
         "| x floor (wall) | x floor (CPU) | budget (wall) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for case in cases:
         if case.interpreter not in (tag, None):
@@ -490,9 +496,8 @@ def table(cases: list[Case], tag: str) -> str:
         if case.budget is not None:
             verdict = "ok" if wall <= case.budget * floor_wall else "**over**"
             budget = f"≤ {case.budget:g}x: {verdict}"
-        rss = f"{statistics.median(case.tree_rss):.1f}"
-        if case.self_rss is not None:
-            rss = f"{case.self_rss:.1f} / {rss}"
+        rss = "" if case.self_rss is None else f"{case.self_rss:.1f}"
+        rss += f" | {statistics.median(case.tree_rss):.1f}"
         processes = "n/a" if case.processes is None else str(case.processes)
         rows.append(
             f"| {case.label} | {case.runs} | {wall:.1f} | {cpu:.1f} | {rss} | {processes} "
@@ -546,6 +551,14 @@ def machine() -> list[str]:
         f"{os.cpu_count()} CPUs ({cpu}), {memory:.0f} GiB RAM, load average "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} at the end"
     ]
+
+
+def own_rss() -> float:
+    """This script's resident size (MiB): the lower bound of the tree max RSS column."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def system_config_state() -> tuple[int, int] | None:
@@ -618,6 +631,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases += shell_cases(fx)
         measure(cases, args.runs, args.cold_runs, work, not args.quiet)
         lines = [*machine(), *fx.description]
+        lines.append(
+            f"tree max RSS (wait4) is never below this script's own RSS, {own_rss():.1f} MiB: "
+            "Linux keeps the spawning process's peak across exec"
+        )
         if system_config is not None or system_config_state() != system_config:
             lines.append(
                 f"note: {SYSTEM_CONFIG} (read by every run of the tool) existed or changed during "
