@@ -104,6 +104,46 @@ sys.exit(worst)
 """
 
 
+# Breakdown of the warm scenario 1 path: the standard library modules it imports (printed,
+# run with -I -S and the sources on sys.path, so that nothing else imports anything).
+HOT_STDLIB = """\
+import sys
+before = set(sys.modules)
+sys.path.insert(0, sys.argv[1])
+import dkms_rustc.cli, dkms_rustc.commands.pre_build
+names = {name.split('.')[0] for name in set(sys.modules) - before} - {'dkms_rustc'}
+print(' '.join(sorted(name for name in names if not name.startswith('_'))))
+"""
+# The tool's modules on that path, after that standard library, with the time spent creating
+# dataclasses and compiling regular expressions at import (printed as four numbers).
+MODULE_SPLIT = """\
+import sys, time
+import {stdlib}
+import dataclasses, re
+spent = {{"dataclass": [0, 0.0], "re.compile": [0, 0.0]}}
+def timed(name, function):
+    def call(*args, **kwargs):
+        if name == "dataclass" and not args:  # @dataclass(frozen=True): time the decoration
+            return lambda cls: call(cls, **kwargs)
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[name][0] += 1
+            spent[name][1] += time.perf_counter() - start
+    return call
+dataclasses.dataclass = timed("dataclass", dataclasses.dataclass)
+re.compile = timed("re.compile", re.compile)
+import dkms_rustc.cli, dkms_rustc.commands.pre_build
+for count, seconds in spent.values():
+    print(count, seconds * 1000)
+"""
+PARSE_ONLY = (
+    "import sys; from dkms_rustc.cli import build_parser; import dkms_rustc.commands.pre_build; "
+    "build_parser().parse_args(sys.argv[1:])"
+)
+
+
 @dataclass
 class Case:
     """One command to measure."""
@@ -118,6 +158,8 @@ class Case:
     interpreter: str | None = None  # floor to compare with (None: a shell baseline)
     budget: float | None = None  # at most this many times the floor
     rss_argv: list[str] | None = None  # the same run reporting its own peak RSS
+    breakdown: bool = False  # a step of the scenario 1 breakdown, not a row of the main table
+    split: list[tuple[float, ...]] = field(default_factory=list)  # MODULE_SPLIT's printed numbers
     runs: int = 0
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
@@ -291,7 +333,9 @@ def status_command(python: str, env: dict[str, str], fx: Fixtures) -> list[str] 
     return None
 
 
-def interpreter_cases(python: str, tag: str, fx: Fixtures, src: Path, deps: Path | None) -> list[Case]:
+def interpreter_cases(
+    python: str, tag: str, fx: Fixtures, src: Path, deps: Path | None, breakdown: bool
+) -> list[Case]:
     """The floor and the four scenarios, cold and warm, on one interpreter."""
     work = fx.work / f"py-{tag}"
     work.mkdir(parents=True)
@@ -365,6 +409,50 @@ def interpreter_cases(python: str, tag: str, fx: Fixtures, src: Path, deps: Path
 
     pre = ["pre-build", "--build-dir", str(build), "--kernel-dir", str(fx.kernel)]
     hook("s1", "1 pre-build, 1 toolchain, match", [*pre, "--search", str(fx.one)], 0, 2.5)
+    if breakdown:
+        names = subprocess.run(
+            [python, "-I", "-S", "-c", HOT_STDLIB, str(src)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        s1 = next(case for case in cases if case.key == f"{tag}:s1:warm")
+        steps = [
+            (
+                "stdlib",
+                f"+ the standard library it imports ({', '.join(names)})",
+                f"import {', '.join(names)}",
+            ),
+            (
+                "modules",
+                "+ the dkms_rustc modules it imports",
+                "import dkms_rustc.cli, dkms_rustc.commands.pre_build",
+            ),
+        ]
+        for key, label, code in steps:
+            cases.append(
+                Case(
+                    f"{tag}:bd:{key}",
+                    label,
+                    [python, "-c", code],
+                    env,
+                    build,
+                    interpreter=tag,
+                    breakdown=True,
+                )
+            )
+        cases.append(
+            Case(
+                f"{tag}:bd:parse",
+                "+ the command line parsed",
+                [python, "-c", PARSE_ONLY, *s1.argv[2:]],
+                env,
+                build,
+                interpreter=tag,
+                breakdown=True,
+            )
+        )
+        split = MODULE_SPLIT.format(stdlib=", ".join(names))
+        cases.append(
+            Case(f"{tag}:bd:split", "", [python, "-c", split], env, build, interpreter=tag, breakdown=True)
+        )
     hook("s2", "2 pre-build, 30 toolchains, match", [*pre, "--search", str(fx.thirty)], 0, 3.0)
     hook("s3", "3 pre-build, 30 toolchains, none matches", [*pre, "--search", str(fx.none)], 1, 3.0)
     hook("s1d", "1d pre-build, default search of this machine", pre, 0, None)
@@ -453,6 +541,12 @@ def run_case(case: Case) -> None:
 
 
 def measure(cases: list[Case], runs: int, cold_runs: int, work: Path, progress: bool) -> None:
+    for case in cases:
+        if case.key.endswith(":bd:split"):  # in-process timers, printed: not timed from outside
+            for _ in range(5):
+                out = subprocess.run(case.argv, env=case.env, capture_output=True, text=True, check=True)
+                case.split.append(tuple(float(word) for word in out.stdout.split()))
+    cases = [case for case in cases if not case.key.endswith(":bd:split")]
     warm = [case for case in cases if case.reset is None]
     cold = [case for case in cases if case.reset is not None]
     for case in warm:  # prime: fills the caches, writes byte code, checks the exit status
@@ -470,6 +564,8 @@ def measure(cases: list[Case], runs: int, cold_runs: int, work: Path, progress: 
         for case in cold:
             run_case(case)
     for case in cases:  # untimed passes: processes started, the hook's own peak RSS
+        if case.breakdown:
+            continue
         if case.reset is not None:
             case.reset()
         case.processes = count_programs(case.argv, case.env, case.cwd, work)
@@ -489,7 +585,7 @@ def table(cases: list[Case], tag: str) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for case in cases:
-        if case.interpreter not in (tag, None):
+        if case.interpreter not in (tag, None) or case.breakdown:
             continue
         wall, cpu = statistics.median(case.wall), statistics.median(case.cpu)
         budget = ""
@@ -506,8 +602,39 @@ def table(cases: list[Case], tag: str) -> str:
     return "\n".join(rows)
 
 
+def breakdown_table(cases: list[Case], tag: str) -> str:
+    """Warm scenario 1, built up step by step, each step a fresh process (medians)."""
+    by_key = {case.key: case for case in cases}
+    steps = [
+        (f"{tag}:floor", "`python -c pass`"),
+        (f"{tag}:bd:stdlib", by_key[f"{tag}:bd:stdlib"].label),
+        (f"{tag}:bd:modules", by_key[f"{tag}:bd:modules"].label),
+        (f"{tag}:bd:parse", by_key[f"{tag}:bd:parse"].label),
+        (f"{tag}:s1:warm", "+ the run: read the kernel, discover, probe, remembered proof, decide, hand off"),
+    ]
+    rows = [
+        "| warm scenario 1, step by step | CPU ms | step CPU ms | wall ms | step wall ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    cpu_before = wall_before = 0.0
+    for key, label in steps:
+        cpu, wall = statistics.median(by_key[key].cpu), statistics.median(by_key[key].wall)
+        rows.append(
+            f"| {label} | {cpu:.1f} | {cpu - cpu_before:+.1f} | {wall:.1f} | {wall - wall_before:+.1f} |"
+        )
+        cpu_before, wall_before = cpu, wall
+    split = by_key[f"{tag}:bd:split"].split
+    if split:
+        classes, class_ms, patterns, pattern_ms = (statistics.median(column) for column in zip(*split))
+        rows.append(
+            f"\nOf the dkms_rustc modules' import: {classes:.0f} dataclasses created in {class_ms:.1f} ms, "
+            f"{patterns:.0f} regular expressions compiled in {pattern_ms:.1f} ms (in-process timers)."
+        )
+    return "\n".join(rows)
+
+
 def comparisons(cases: list[Case]) -> list[str]:
-    by_key = {case.key: statistics.median(case.wall) for case in cases}
+    by_key = {case.key: statistics.median(case.wall) for case in cases if case.wall}
     lines = []
     for key in sorted(k for k in by_key if k.endswith(":real:warm")):
         tag = key.split(":")[0]
@@ -613,6 +740,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=21, help="warm runs per case (default 21)")
     parser.add_argument("--cold-runs", type=int, default=5, help="cold runs per case (default 5)")
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also measure what the warm scenario 1 run spends its time on, step by step",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary fixtures")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
@@ -627,7 +759,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for index, python in enumerate(pythons):
             tag = f"py{index + 1}"
             names.append(f"{tag}: Python {interpreter_name(python)}")
-            cases += interpreter_cases(python, tag, fx, args.src.resolve(), deps_dir(work, python))
+            cases += interpreter_cases(
+                python, tag, fx, args.src.resolve(), deps_dir(work, python), args.breakdown
+            )
         cases += shell_cases(fx)
         measure(cases, args.runs, args.cold_runs, work, not args.quiet)
         lines = [*machine(), *fx.description]
@@ -643,6 +777,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append("")
         for index, name in enumerate(names):
             lines += [f"**{name}**", "", table(cases, f"py{index + 1}"), ""]
+            if args.breakdown:
+                lines += [breakdown_table(cases, f"py{index + 1}"), ""]
         lines += comparisons(cases)
     finally:
         if args.keep:
