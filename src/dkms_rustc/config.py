@@ -131,6 +131,8 @@ def applicable_pin(pins: tuple[Pin, ...], kernelrelease: str | None) -> Pin | No
 
 @dataclass(frozen=True)
 class Settings:
+    """What the configuration files say, with where each value came from."""
+
     policy: str = "select"
     fallback_make_args: tuple[str, ...] = ()
     search: tuple[Path, ...] = ()

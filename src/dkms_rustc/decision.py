@@ -34,6 +34,8 @@ EXIT_USAGE = 2
 
 @dataclass(frozen=True)
 class Decision:
+    """The outcome for one kernel: the verdict, the make arguments, and every line to print."""
+
     verdict: str
     headline: str
     kernel: KernelRust | None = None

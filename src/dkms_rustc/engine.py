@@ -24,6 +24,8 @@ PROBE_BUDGET = 8.0  # seconds for examining every candidate together, however ma
 
 @dataclass
 class Assessment:
+    """A decision with the evidence behind it: the candidates examined and the test compiles."""
+
     decision: decisions.Decision
     rustcs: list[Toolchain] = field(default_factory=list)
     bindgens: list[Toolchain] = field(default_factory=list)
@@ -43,6 +45,8 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Request:
+    """What one command asks about: a kernel tree and where else to look for toolchains."""
+
     kernel_dir: Path | None
     kernelrelease: str | None
     search: tuple[Path, ...] = ()

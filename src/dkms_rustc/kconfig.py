@@ -41,6 +41,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class KbuildConfig:
+    """The wanted ``CONFIG_*`` values of one configuration file."""
+
     path: Path
     values: dict[str, str]
 

@@ -50,6 +50,8 @@ class Artifact:
 
 @dataclass(frozen=True)
 class KernelRust:
+    """Everything a kernel build tree says about the Rust toolchain it was built with."""
+
     tree: Path
     roots: tuple[Path, ...]
     kernelrelease: str | None

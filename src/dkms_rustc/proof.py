@@ -27,6 +27,8 @@ _ERROR_RE = re.compile(r"^error(\[E\d{4}\])?: (.*)$", re.MULTILINE)
 
 @dataclass(frozen=True)
 class ProofResult:
+    """How the test compile against the kernel's metadata went (or why it was not run)."""
+
     ok: bool
     detail: str
     remembered: bool = False

@@ -23,6 +23,8 @@ processes_started = 0
 
 @dataclass(frozen=True)
 class RunResult:
+    """What a program did: its exit status and output, or why it did not finish."""
+
     argv: tuple[str, ...]
     returncode: int | None  # None when the program did not finish
     stdout: str

@@ -40,6 +40,8 @@ class Found:
 
 @dataclass
 class Discovery:
+    """Every rustc and bindgen file found, and the places looked at."""
+
     rustcs: list[Found] = field(default_factory=list)
     bindgens: list[Found] = field(default_factory=list)
     proxies: list[str] = field(default_factory=list)  # rustup proxies seen, for the report
