@@ -417,7 +417,7 @@ def interpreter_cases(
         steps = [
             (
                 "stdlib",
-                f"+ the standard library it imports ({', '.join(names)})",
+                f"+ the standard library it imports ({len(names)} modules: {_notable(names)})",
                 f"import {', '.join(names)}",
             ),
             (
@@ -600,6 +600,11 @@ def table(cases: list[Case], tag: str) -> str:
             f"| {wall / floor_wall:.2f} | {cpu / floor_cpu:.2f} | {budget} |"
         )
     return "\n".join(rows)
+
+
+def _notable(names: list[str]) -> str:
+    direct = ("argparse", "dataclasses", "pathlib", "re", "json", "hashlib", "tempfile", "glob")
+    return ", ".join(name for name in direct if name in names) + " and what they import"
 
 
 def breakdown_table(cases: list[Case], tag: str) -> str:
