@@ -95,8 +95,9 @@ def _own_copies(tree: Path) -> Path:
     return tree
 
 
-def _warm_run(tmp_path: Path, argv: list[str]) -> dict[str, object]:
-    """Run ``argv`` once in this process (fills the cache), then again in a fresh interpreter."""
+def _warm_run(tmp_path: Path, argv: list[str]) -> tuple[int, list[str], set[str]]:
+    """Run ``argv`` once in this process (fills the cache), then again in a fresh interpreter:
+    its exit status, the processes it tried to start, the modules it imported."""
     main(argv)
     report = tmp_path / "report.json"
     system_config = str(config.SYSTEM_CONFIG)  # the fixture's: nothing there
@@ -107,8 +108,8 @@ def _warm_run(tmp_path: Path, argv: list[str]) -> dict[str, object]:
         check=False,
         capture_output=True,
     )
-    result: dict[str, object] = json.loads(report.read_text())
-    return result
+    result = json.loads(report.read_text())
+    return result["code"], result["started"], set(result["modules"])
 
 
 def _setup(tmp_path: Path, kernel: str, toolchains: list[str]) -> list[str]:
@@ -127,10 +128,9 @@ def _setup(tmp_path: Path, kernel: str, toolchains: list[str]) -> list[str]:
 
 
 def test_warm_selection_starts_nothing_and_imports_nothing_heavy(tmp_path: Path) -> None:
-    result = _warm_run(tmp_path, _setup(tmp_path, "stable", ["stable"]))
-    assert result["code"] == 0
-    assert result["started"] == []
-    modules = set(result["modules"])  # type: ignore[arg-type]
+    code, started, modules = _warm_run(tmp_path, _setup(tmp_path, "stable", ["stable"]))
+    assert code == 0
+    assert started == []
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
@@ -138,8 +138,28 @@ def test_warm_selection_starts_nothing_and_imports_nothing_heavy(tmp_path: Path)
 def test_warm_refusal_starts_nothing_and_imports_nothing_heavy(tmp_path: Path) -> None:
     """The refusal words a fix for the distribution: reading os-release must not start
     lsb_release or uname, nor import distro."""
-    result = _warm_run(tmp_path, _setup(tmp_path, "stable", ["nightly"]))
-    assert result["code"] == 1
-    assert result["started"] == []
-    modules = set(result["modules"])  # type: ignore[arg-type]
+    code, started, modules = _warm_run(tmp_path, _setup(tmp_path, "stable", ["nightly"]))
+    assert code == 1
+    assert started == []
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_platform_read_without_a_process_on_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """os-release through the standard library (3.10+), and through distro as on 3.9: the
+    same answer, and neither starts lsb_release or uname."""
+    import platform
+
+    from dkms_rustc import hints
+
+    pytest.importorskip("distro")
+    started: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        started.append(args)
+        raise OSError("no process may be started here")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    expected = hints.detect_platform()
+    monkeypatch.delattr(platform, "freedesktop_os_release", raising=False)
+    assert hints.detect_platform() == expected
+    assert started == []
