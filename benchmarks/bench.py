@@ -44,7 +44,9 @@ has its .pyc files), in DKMS's minimal environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import importlib.util
 import os
 import platform
@@ -54,7 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import kerneltree  # noqa: E402  (tests/ helper: real toolchains, kbuild-style trees)
+from dkms_e2e import LOCK_PATH  # noqa: E402  (the machine-wide lock of the end-to-end tests)
 
 REAL_KERNELS = Path(os.environ.get("DKMS_RUSTC_KERNELS", "/var/cache/dkms-rustc-ci/kernels"))
 MINIMAL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -533,7 +536,8 @@ def run_case(case: Case) -> None:
     wall, cpu, rss, status = spawn(case.argv, case.env, case.cwd)
     if status != case.expect:
         subprocess.run(case.argv, env=case.env, check=False)  # show why
-        raise SystemExit(f"bench: {case.label}: exit status {status}, expected {case.expect}")
+        present = f" ({SYSTEM_CONFIG} exists and may be why)" if SYSTEM_CONFIG.exists() else ""
+        raise SystemExit(f"bench: {case.label}: exit status {status}, expected {case.expect}{present}")
     case.wall.append(wall)
     case.cpu.append(cpu)
     case.tree_rss.append(rss)
@@ -693,6 +697,25 @@ def own_rss() -> float:
     return 0.0
 
 
+@contextlib.contextmanager
+def quiet_machine(progress: bool) -> Iterator[None]:
+    """Hold the test suites' machine-wide lock, shared: the end-to-end tests write
+    /etc/dkms-rustc.conf (read by every run of the tool) only while they hold it exclusively,
+    so they wait for the benchmark, and the benchmark for them."""
+    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_PATH, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                print(f"bench: waiting for {LOCK_PATH} (tests are changing the machine)", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def system_config_state() -> tuple[int, int] | None:
     try:
         st = SYSTEM_CONFIG.stat()
@@ -753,8 +776,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary fixtures")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
-    system_config = system_config_state()
+    with quiet_machine(not args.quiet):
+        return run(args)
 
+
+def run(args: argparse.Namespace) -> int:
+    system_config = system_config_state()
     pythons = args.python or [sys.executable]
     work = Path(tempfile.mkdtemp(prefix="dkms-rustc-bench-"))
     try:
