@@ -545,12 +545,8 @@ def run_case(case: Case) -> None:
 
 
 def measure(cases: list[Case], runs: int, cold_runs: int, work: Path, progress: bool) -> None:
-    for case in cases:
-        if case.key.endswith(":bd:split"):  # in-process timers, printed: not timed from outside
-            for _ in range(5):
-                out = subprocess.run(case.argv, env=case.env, capture_output=True, text=True, check=True)
-                case.split.append(tuple(float(word) for word in out.stdout.split()))
-    cases = [case for case in cases if not case.key.endswith(":bd:split")]
+    splits = [case for case in cases if case.key.endswith(":bd:split")]  # in-process timers
+    cases = [case for case in cases if case not in splits]
     warm = [case for case in cases if case.reset is None]
     cold = [case for case in cases if case.reset is not None]
     for case in warm:  # prime: fills the caches, writes byte code, checks the exit status
@@ -562,6 +558,9 @@ def measure(cases: list[Case], runs: int, cold_runs: int, work: Path, progress: 
             print(f"bench: warm round {number + 1}/{runs}", file=sys.stderr)
         for case in warm:
             run_case(case)
+        for case in splits:
+            out = subprocess.run(case.argv, env=case.env, capture_output=True, text=True, check=True)
+            case.split.append(tuple(float(word) for word in out.stdout.split()))
     for number in range(cold_runs):
         if progress:
             print(f"bench: cold round {number + 1}/{cold_runs}", file=sys.stderr)
