@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
+from dkms_rustc.fileio import open_regular
 from dkms_rustc.rmeta import MetadataError, version_from_header
 
 _SECTION_HEADER = 16  # 8-byte magic ("rust\0\0\0" + format) and an 8-byte length
@@ -45,7 +46,7 @@ def _section_bytes(stream: BinaryIO, name: str, limit: int) -> bytes:
 
 def read_rustc_section_version(path: Path) -> str:
     """The compiler string in a proc macro's ``.rustc`` section. OSError/ElfError on failure."""
-    with open(path, "rb") as stream:
+    with open_regular(path) as stream:
         if stream.read(4) != b"\x7fELF":
             raise ElfError("not an ELF file")
         stream.seek(0)
@@ -59,7 +60,7 @@ def read_rustc_section_version(path: Path) -> str:
 
 def read_comment_lines(path: Path) -> list[str]:
     """The NUL-separated strings of the ``.comment`` section (empty when there is none)."""
-    with open(path, "rb") as stream:
+    with open_regular(path) as stream:
         if stream.read(4) != b"\x7fELF":
             raise ElfError("not an ELF file")
         stream.seek(0)

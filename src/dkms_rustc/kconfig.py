@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_ASSIGNMENT_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
-_QUOTED_RE = re.compile(r'^"((?:[^"\\]|\\.)*)"$')
-_ESCAPE_RE = re.compile(r"\\(.)")
+from dkms_rustc.fileio import read_prefix
+
+_ASSIGNMENT_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$", re.DOTALL)
 
 # Only these are needed; the rest of a multi-thousand-line config is skipped cheaply.
 WANTED = (
@@ -63,37 +63,64 @@ class KbuildConfig:
 
 
 def unquote(raw: str) -> str:
-    """The value of a kconfig assignment: quoted strings unescaped, anything else as is."""
-    match = _QUOTED_RE.match(raw)
-    if match is None:
+    """The value of a ``.config`` assignment, unescaped exactly as kbuild's confdata.c does.
+
+    A value that starts with ``"`` runs to the first unescaped ``"``; a backslash keeps the
+    character after it. Anything else, and a string with no closing quote, is returned as is.
+    """
+    if not raw.startswith('"'):
         return raw
-    return _ESCAPE_RE.sub(r"\1", match.group(1))
+    out: list[str] = []
+    index = 1
+    while index < len(raw):
+        char = raw[index]
+        if char == '"':
+            return "".join(out)
+        if char == "\\":
+            index += 1
+            if index == len(raw):
+                break
+            char = raw[index]
+        out.append(char)
+        index += 1
+    return raw
 
 
-def parse_config_text(text: str, wanted: tuple[str, ...] = WANTED) -> dict[str, str]:
-    """The ``CONFIG_*`` assignments in a .config or auto.conf text (later lines win)."""
+def escape(value: str) -> str:
+    """kbuild's escaping of a string value in ``.config`` (confdata.c escape_string_value())."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_config_text(text: str, wanted: tuple[str, ...] = WANTED, *, escaped: bool = True) -> dict[str, str]:
+    """The ``CONFIG_*`` assignments in a .config or auto.conf text (later lines win).
+
+    Lines end at ``\\n`` only, as kbuild reads them (one trailing ``\\r`` is dropped).
+    ``escaped``: string values are quoted and escaped (``.config``); include/config/auto.conf
+    holds them raw since Linux 5.17, older than any kernel with Rust.
+    """
     values: dict[str, str] = {}
     wanted_set = frozenset(wanted)
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if not line.startswith("CONFIG_"):
             continue
-        match = _ASSIGNMENT_RE.match(line.rstrip("\r"))
+        if line.endswith("\r"):
+            line = line[:-1]
+        match = _ASSIGNMENT_RE.match(line)
         if match is None or match.group(1) not in wanted_set:
             continue
-        values[match.group(1)] = unquote(match.group(2))
+        values[match.group(1)] = unquote(match.group(2)) if escaped else match.group(2)
     return values
 
 
 def read_config(path: Path, wanted: tuple[str, ...] = WANTED) -> KbuildConfig:
     """Parse one config file. Raises OSError when unreadable, ConfigError when not a config."""
-    with open(path, "rb") as stream:
-        data = stream.read(MAX_CONFIG_BYTES + 1)
+    data = read_prefix(path, MAX_CONFIG_BYTES + 1)
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
     if b"\0" in data:
         raise ConfigError(f"{path} holds binary data, not a kbuild configuration")
     text = data.decode("utf-8", errors="replace")
-    values = parse_config_text(text, wanted)
+    values = parse_config_text(text, wanted, escaped=Path(path).name != "auto.conf")
     if not values and "CONFIG_" not in text:
         raise ConfigError(f"{path} holds no CONFIG_ lines")
     return KbuildConfig(path=path, values=values)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dkms_rustc import kconfig
 from dkms_rustc.cache import Cache, file_identity
+from dkms_rustc.fileio import NotRegularFileError, read_prefix
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.versions import kbuild_version_text, release_numbers
 
@@ -92,8 +93,7 @@ def build_dir_for_release(kernelrelease: str) -> Path:
 
 def _read_small(path: Path, limit: int = _MAX_MAKEFILE) -> str | None:
     try:
-        with open(path, "rb") as stream:
-            return stream.read(limit).decode("utf-8", "replace")
+        return read_prefix(path, limit).decode("utf-8", "replace")
     except OSError:
         return None
 
@@ -151,8 +151,8 @@ def _load_config(
             continue
         try:
             config = kconfig.read_config(path)
-        except IsADirectoryError:
-            tried.append(f"{path} is a directory")
+        except NotRegularFileError as error:
+            tried.append(f"{path} {error.strerror}")
         except OSError as error:
             tried.append(f"{path} cannot be read ({error.strerror})")
         except kconfig.ConfigError as error:
@@ -178,8 +178,8 @@ def _read_artifacts(rust_dir: Path, cache: Cache) -> tuple[Artifact, ...]:
         if name.endswith(".rmeta"):
             try:
                 artifacts.append(Artifact(path, read_rmeta_version(path)))
-            except IsADirectoryError:
-                artifacts.append(Artifact(path, None, "is a directory"))
+            except NotRegularFileError as error:
+                artifacts.append(Artifact(path, None, error.strerror))
             except OSError as error:
                 artifacts.append(Artifact(path, None, f"cannot be read ({error.strerror})"))
             except MetadataError as error:
@@ -199,8 +199,8 @@ def _read_proc_macro(path: Path, cache: Cache) -> Artifact:
 
     try:
         artifact = Artifact(path, read_rustc_section_version(path))
-    except IsADirectoryError:
-        artifact = Artifact(path, None, "is a directory")
+    except NotRegularFileError as error:
+        artifact = Artifact(path, None, error.strerror)
     except OSError as error:
         artifact = Artifact(path, None, f"cannot be read ({error.strerror})")
     except ElfError as error:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dkms_rustc.fileio import read_prefix
+
 MAGIC = b"rust\0\0\0"
 HEADER_READ = 512  # enough for any version string rustc has written
 
@@ -62,9 +64,7 @@ def version_from_header(data: bytes) -> str:
 
 def read_rmeta_version(path: Path) -> str:
     """The compiler string of a ``.rmeta`` file. OSError or MetadataError on failure."""
-    with open(path, "rb") as stream:
-        head = stream.read(HEADER_READ)
-    return version_from_header(head)
+    return version_from_header(read_prefix(path, HEADER_READ))
 
 
 def metadata_format(data: bytes) -> int | None:
