@@ -21,6 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+from dkms_rustc.fileio import open_regular_fd
+
 FORMAT = 1
 MAX_RECORD = 256 * 1024
 
@@ -51,6 +53,26 @@ class Cache:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self.ignored: list[str] = []  # why records were not used, for -v
+        self._checked = False
+
+    def _usable(self) -> bool:
+        """As root, only a directory nobody else can change is read or written (once per run)."""
+        if self.directory is None:
+            return False
+        if not self._checked:
+            self._checked = True
+            if os.geteuid() == 0:
+                from dkms_rustc.trust import untrusted_directory_reason
+
+                existing = self.directory  # or, before it is created, the directory it goes in
+                while not os.path.lexists(existing) and existing.parent != existing:
+                    existing = existing.parent
+                problem = untrusted_directory_reason(existing)
+                if problem:
+                    self.ignored.append(f"cache {self.directory} not used: {problem}")
+                    self.directory = None
+                    return False
+        return True
 
     def _path(self, kind: str, key: object) -> Path:
         assert self.directory is not None
@@ -58,12 +80,15 @@ class Cache:
         return self.directory / f"{kind}-{digest}.json"
 
     def get(self, kind: str, key: object) -> Any | None:
-        if self.directory is None:
+        if not self._usable():
             return None
         path = self._path(kind, key)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
+            fd = open_regular_fd(path, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            self.ignored.append(f"{path}: {error.strerror}")
             return None
         try:
             st = os.fstat(fd)
@@ -93,8 +118,9 @@ class Cache:
 
     def put(self, kind: str, key: object, value: object) -> None:
         """Store a record; failure to store is silent (the cache is an optimisation)."""
-        if self.directory is None:
+        if not self._usable():
             return
+        assert self.directory is not None
         body = [FORMAT, kind, key, value]
         record = {
             "format": FORMAT,
@@ -112,8 +138,8 @@ class Cache:
             return
         try:
             with os.fdopen(fd, "w") as stream:
+                os.fchmod(stream.fileno(), 0o644)  # by descriptor, never by a name others could swap
                 stream.write(_canonical(record))
-            os.chmod(temporary, 0o644)
             os.replace(temporary, self._path(kind, key))
         except OSError:
             with contextlib.suppress(OSError):

@@ -16,6 +16,7 @@ from dkms_rustc import __version__
 
 DKMS_TREE = Path("/var/lib/dkms")
 DKMS_ETC = Path("/etc/dkms")
+INTERNAL_ERROR_EXIT = 4  # the "error" status: nothing could be decided
 
 # typing takes milliseconds to import and only the type checker needs it here.
 TYPE_CHECKING = False
@@ -242,6 +243,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print_lines(["ERROR: interrupted"])
+        return 130
+    except Exception as error:  # the last line of defence: a message and a status, never a traceback
+        if os.environ.get("DKMS_RUSTC_DEBUG"):
+            raise
+        where = ""
+        trace = error.__traceback__
+        while trace is not None and trace.tb_next is not None:
+            trace = trace.tb_next
+        if trace is not None:
+            where = f" at {os.path.basename(trace.tb_frame.f_code.co_filename)}:{trace.tb_lineno}"
+        print_lines(
+            [
+                f"ERROR: internal error ({type(error).__name__}{where}: {error}); nothing was decided. "
+                "Please report this with the output of the same command run with DKMS_RUSTC_DEBUG=1"
+            ]
+        )
+        return INTERNAL_ERROR_EXIT
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         from dkms_rustc.commands import check
 
@@ -270,9 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_lines(lines: Sequence[str], stream: TextIO | None = None) -> None:
     """Print each line with the stable ``dkms-rustc: `` prefix (stderr unless told otherwise)."""
     from dkms_rustc.report import PREFIX
+    from dkms_rustc.text import printable
 
     out = stream if stream is not None else sys.stderr
-    text = "".join(f"{PREFIX}{line}\n" for line in lines)
+    text = "".join(f"{PREFIX}{printable(line)}\n" for line in lines)
     try:
         out.write(text)
         out.flush()

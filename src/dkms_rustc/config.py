@@ -29,7 +29,11 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dkms_rustc.fileio import NotRegularFileError, open_regular_fd
+from dkms_rustc.trust import untrusted_directory_reason
+
 SYSTEM_CONFIG = Path("/etc/dkms-rustc.conf")
+MAX_CONFIG_FILE = 1024 * 1024
 POLICIES = ("select", "warn", "fallback")
 _SECTION_RE = re.compile(r"^\[\s*module\s+([A-Za-z0-9_.+@-]+)\s*\]$")
 _SAFE_WORD_RE = re.compile(r"^[A-Za-z0-9_./+,:@=-]+$")
@@ -229,10 +233,17 @@ def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
 def _check_owner(path: Path, stat_result: os.stat_result) -> None:
     if os.geteuid() != 0:
         return
+    fix = f"chown root: {path}; chmod 644 {path}"
     if stat_result.st_uid != 0 or stat_result.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ConfigFileError(
             f"{path} is not owned by root or is writable by others; as root, dkms-rustc reads "
-            f"only a configuration file that only root can change (chown root: {path}; chmod 644 {path})"
+            f"only a configuration file that only root can change ({fix})"
+        )
+    problem = untrusted_directory_reason(Path(os.path.realpath(path)).parent)
+    if problem:
+        raise ConfigFileError(
+            f"{path} lies where others can replace it ({problem}); as root, dkms-rustc reads "
+            "only a configuration file that only root can change"
         )
 
 
@@ -276,27 +287,30 @@ def load(path: Path | None, module: str | None) -> Settings:
         files.append((path, False))
     for file_path, system in files:
         try:
-            fd = os.open(file_path, os.O_RDONLY)
+            fd = open_regular_fd(file_path)
         except FileNotFoundError:
             if system:
                 continue
             raise ConfigFileError(f"the configuration file {file_path} does not exist") from None
+        except NotRegularFileError as error:
+            raise ConfigFileError(f"the configuration file {file_path} {error.strerror}") from None
         except OSError as error:
             raise ConfigFileError(
                 f"the configuration file {file_path} cannot be read ({error.strerror})"
             ) from None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise ConfigFileError(f"the configuration file {file_path} is not a regular file")
-            _check_owner(file_path, st)
-            data = os.read(fd, 1024 * 1024)
+            _check_owner(file_path, os.fstat(fd))
+            data = os.read(fd, MAX_CONFIG_FILE + 1)
         except OSError as error:
             raise ConfigFileError(
                 f"the configuration file {file_path} cannot be read ({error.strerror})"
             ) from None
         finally:
             os.close(fd)
+        if len(data) > MAX_CONFIG_FILE:
+            raise ConfigFileError(f"the configuration file {file_path} is larger than 1 MiB")
+        if b"\0" in data:
+            raise ConfigFileError(f"the configuration file {file_path} holds binary data")
         text = data.decode("utf-8", "replace")
         settings = parse(text, str(file_path), module, system=system, base=settings)
     return settings

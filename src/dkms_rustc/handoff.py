@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from dkms_rustc.text import printable
+
 ARGS_FILE = "dkms-rustc.make-args"
 REFUSAL_FILE = "dkms-rustc.refused.mk"
 _SAFE_WORD_RE = re.compile(r"^[A-Za-z0-9_./+,:@=-]+$")
@@ -38,10 +40,11 @@ def _write_atomically(path: Path, text: str) -> None:
         raise HandoffError(f"cannot write in {directory} ({error.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            # By descriptor: a name in the directory could be swapped for a link meanwhile.
+            os.fchmod(stream.fileno(), 0o644)
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except OSError as error:
         with contextlib.suppress(OSError):
@@ -70,7 +73,7 @@ def write_selection(build_dir: Path, words: Sequence[str]) -> Path:
 
 def _make_literal(text: str) -> str:
     """``text`` as the right-hand side of a make ``:=`` assignment, printed verbatim."""
-    return text.replace("$", "$$").replace("#", "\\#").replace("\n", " ")
+    return printable(text.replace("\n", " ")).replace("$", "$$").replace("#", "\\#")
 
 
 def refusal_makefile(lines: Sequence[str], last: str) -> str:
@@ -82,6 +85,20 @@ def refusal_makefile(lines: Sequence[str], last: str) -> str:
     out.append(f"dkms_rustc_error := {_make_literal(last)}")
     out.append("$(error $(dkms_rustc_error))")
     return "\n".join(out) + "\n"
+
+
+def withdraw(build_dir: Path) -> bool:
+    """After a failed hand-off: remove an older ``dkms-rustc.make-args``, so that the MAKE line
+    falls back to its ``-f /nonexistent/...`` and stops instead of using stale arguments.
+    True when no arguments file is left."""
+    path = build_dir / ARGS_FILE
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return not os.path.isfile(path)
+    return True
 
 
 def write_refusal(build_dir: Path, lines: Sequence[str], last: str) -> Path:

@@ -94,6 +94,15 @@ def default_cargo_bins(environ: dict[str, str]) -> list[Path]:
     return bins
 
 
+def _is_linked_proxy(binary: str) -> bool:
+    """rustup installs its proxies (rustc, cargo, ...) as hard links to itself where it can."""
+    sibling = os.path.join(os.path.dirname(binary), "rustup")
+    try:
+        return os.path.samefile(binary, sibling)
+    except OSError:
+        return False
+
+
 class _Collector:
     def __init__(self, excluded: tuple[Path, ...]) -> None:
         self.result = Discovery()
@@ -107,7 +116,7 @@ class _Collector:
         if any(binary.startswith(prefix) for prefix in self._excluded):
             self.result.evidence.append(f"ignored {path}: inside the module's own tree")
             return
-        if os.path.basename(binary) in _PROXY_NAMES:
+        if os.path.basename(binary) in _PROXY_NAMES or _is_linked_proxy(binary):
             if str(path) not in self.result.proxies:
                 self.result.proxies.append(str(path))
             return

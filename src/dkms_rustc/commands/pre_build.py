@@ -19,23 +19,46 @@ from dkms_rustc.cli import environ_kernelver, print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
 from dkms_rustc.decision import ERROR, EXIT_CODES, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
-from dkms_rustc.handoff import HandoffError, write_refusal, write_selection
+from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
 
 
-def _module_trees(build_dir: Path) -> tuple[Path, ...]:
+def _module_trees(build_dir: Path, cwd: Path | None) -> tuple[Path, ...]:
     """The module's own directories: no compiler may be taken from inside them."""
     trees = [build_dir]
     module, version = os.environ.get("module"), os.environ.get("module_version")
-    if module and version and "/" not in module + version:
+    if module and version and "/" not in module + version and module + version not in ("", ".", ".."):
         trees.append(Path("/usr/src") / f"{module}-{version}")
-    cwd = Path.cwd()
-    if cwd not in trees:
+        # DKMS's <dkms_tree>/<module>/<version>/build: the whole <version> directory is the module's.
+        if (
+            build_dir.name == "build"
+            and build_dir.parent.name == version
+            and (build_dir.parent.parent.name == module)
+        ):
+            trees.append(build_dir.parent)
+    if cwd is not None and cwd not in trees:
         trees.append(cwd)
     return tuple(trees)
 
 
+def _cwd() -> Path | None:
+    try:
+        return Path.cwd()
+    except OSError:  # the directory DKMS started the hook in was removed
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
-    build_dir = (args.build_dir or Path.cwd()).absolute()
+    cwd = _cwd()
+    given: Path | None = args.build_dir or cwd
+    if given is None:
+        print_lines(
+            [
+                "ERROR: the current directory no longer exists, and no --build-dir was given: "
+                "there is no build directory to hand the decision to"
+            ]
+        )
+        return EXIT_CODES[ERROR]
+    build_dir = given.absolute()
     module = args.module or os.environ.get("module") or None
     syslog = False
     try:
@@ -52,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
             kernel_dir=args.kernel_dir,
             kernelrelease=args.kernelver or environ_kernelver(),
             search=search_dirs(args),
-            excluded=_module_trees(build_dir),
-            all_bindgens=False,
+            excluded=_module_trees(build_dir, cwd),
         )
         assessment = assess(request, settings, cache_from(args, settings))
     decision = assessment.decision
@@ -78,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
             f"({decision.verdict}); see the lines above, or run: dkms-rustc check -k {release}",
         )
     except HandoffError as error:
-        print_lines([f"ERROR: cannot hand the decision to make: {error}"])
+        messages = [f"ERROR: cannot hand the decision to make: {error}"]
+        if withdraw(build_dir):
+            messages.append(
+                f"the MAKE line finds no {ARGS_FILE} and stops; fix the build directory and rebuild"
+            )
+        else:
+            messages.append(f"{build_dir / ARGS_FILE} is left over from before and could not be removed")
+        print_lines(messages)
         return EXIT_CODES[ERROR]
     return decision.exit_code
