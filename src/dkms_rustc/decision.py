@@ -110,7 +110,8 @@ def choose_bindgen(kernel: KernelRust, bindgens: Sequence[Toolchain]) -> tuple[T
 
 def _describe(toolchain: Toolchain) -> str:
     if toolchain.skipped:
-        return f"{toolchain.path}: {toolchain.skipped}"
+        named = f" (its files name {toolchain.version_text})" if toolchain.version_text else ""
+        return f"{toolchain.path}: {toolchain.skipped}{named}"
     return f"{toolchain.path}: {toolchain.version_text}"
 
 
@@ -122,6 +123,27 @@ def _nothing_found(settings: Settings) -> str:
         "candidates: no rustc found in the directories named with search = or --search; PATH, rustup "
         f"homes and distribution directories were not searched (search_defaults = no, {where})"
     )
+
+
+def _untrusted(tools: Sequence[Toolchain]) -> list[Toolchain]:
+    return [tool for tool in tools if tool.untrusted]
+
+
+def _untrusted_matching(kernel: KernelRust, rustcs: Sequence[Toolchain]) -> list[Toolchain]:
+    """Refused candidates whose own files name the kernel's compiler (read, never run)."""
+    wanted = kernel.expected_rustc
+    if wanted is None:
+        return []
+    found = []
+    for tool in _untrusted(rustcs):
+        text = tool.version_text
+        if text is not None and (text if kernel.has_metadata else kbuild_version_text(text)) == wanted:
+            found.append(tool)
+    return found
+
+
+def _untrusted_details(tools: Sequence[Toolchain]) -> list[tuple[Path, Path | None, str]]:
+    return [(tool.path, tool.sysroot, tool.untrusted or "") for tool in tools]
 
 
 def _kernel_facts(kernel: KernelRust) -> list[str]:
@@ -275,10 +297,21 @@ def decide(
                     "incomplete headers?): reinstall the package that provides it, then run the build again"
                 ]
         else:
-            headline = (
-                f"no installed rustc matches kernel {name}: it needs {kernel.expected_rustc}{_STOPPED}"
-            )
+            refused = _untrusted_matching(kernel, rustcs)
+            if refused:
+                headline = (
+                    f"no usable rustc for kernel {name}: it needs {kernel.expected_rustc}, and the "
+                    f"only copies found ({', '.join(str(tool.path) for tool in refused)}) are not "
+                    f"trusted to run as root{_STOPPED}"
+                )
+            else:
+                headline = (
+                    f"no installed rustc matches kernel {name}: it needs {kernel.expected_rustc}{_STOPPED}"
+                )
             repair = hints.install_rustc(kernel.expected_rustc, platform)
+            # Refused candidates that could be the one: their files name it, or say nothing.
+            unknown = [tool for tool in _untrusted(rustcs) if tool.version_text is None]
+            repair += hints.root_owned_toolchain(_untrusted_details(refused or unknown))
         return _policy_outcome(REFUSED, headline, settings, facts + lines, warnings, repair, kernel)
 
     args = [f"RUSTC={selected.binary}", f"HOSTRUSTC={selected.binary}"]
@@ -295,6 +328,11 @@ def decide(
             f"no usable bindgen found (the kernel needs {needs}{configured}): "
             "modules that generate their own bindings will fail"
         )
+        refused_bindgens = _untrusted(bindgens)
+        if refused_bindgens:
+            message += "; not trusted to run as root: " + "; ".join(
+                f"{tool.path} ({tool.untrusted})" for tool in refused_bindgens
+            )
         if settings.require_bindgen:
             facts.append(f"selected rustc: {selected.binary}")
             return _policy_outcome(
@@ -303,7 +341,8 @@ def decide(
                 settings,
                 facts,
                 warnings,
-                hints.install_bindgen(wanted, kernel.min_bindgen, platform),
+                hints.install_bindgen(wanted, kernel.min_bindgen, platform)
+                + hints.root_owned_toolchain(_untrusted_details(refused_bindgens), kind="bindgen"),
                 kernel,
             )
         warnings.append(message)

@@ -6,6 +6,7 @@ The commands share this; each step is in its own module and only this one sequen
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +16,16 @@ from dkms_rustc.cache import Cache
 from dkms_rustc.config import Settings, applicable_pin
 from dkms_rustc.kconfig import ConfigError
 from dkms_rustc.kernel import KernelRust, KernelTreeError, build_dir_for_release, read_kernel
-from dkms_rustc.probe import Deadline, Toolchain, probe_bindgen, probe_rustc
-from dkms_rustc.proof import ProofResult, prove
+from dkms_rustc.probe import PROBE_TIMEOUT, Deadline, Toolchain, probe_all, probe_rustc
+from dkms_rustc.proof import PROOF_TIMEOUT, ProofResult, prove
+from dkms_rustc.text import printable
 from dkms_rustc.toolchains import Discovery, default_rustup_homes, discover, resolve_pin_target
 
-PROBE_BUDGET = 8.0  # seconds for examining every candidate together, however many hang
+# However many candidates hang, a run costs at most about PROBE_BUDGET (their versions are
+# asked all at once) plus PROOF_BUDGET (test compiles, one candidate after the other).
+PROBE_BUDGET = PROBE_TIMEOUT + 1.0
+PROOF_BUDGET = PROOF_TIMEOUT + 2.0
+_RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")
 
 
 @dataclass
@@ -51,7 +57,13 @@ class Request:
     kernelrelease: str | None
     search: tuple[Path, ...] = ()
     excluded: tuple[Path, ...] = ()  # never take a compiler from here (the module's own tree)
-    all_bindgens: bool = True  # examine bindgen even when the verdict cannot use it
+    # Kept for callers; bindgen is now always asked in the same batch as rustc (no extra time).
+    all_bindgens: bool = True
+
+
+def is_kernel_release(text: str) -> bool:
+    """A name ``/lib/modules/<release>`` can hold: no slashes, no ``..``, no spaces or controls."""
+    return bool(_RELEASE_RE.match(text)) and len(text) <= 256
 
 
 def kernel_location(kernel_dir: Path | None, kernelrelease: str | None) -> Path:
@@ -68,9 +80,9 @@ def discover_toolchains(
         use_defaults=settings.search_defaults,
         excluded=request.excluded,
     )
-    trusted = settings.trusted_dirs
-    rustcs = [probe_rustc(item, cache, deadline, trusted) for item in found.rustcs]
-    tools = [probe_bindgen(item, cache, deadline, trusted) for item in found.bindgens] if bindgens else []
+    rustcs, tools = probe_all(
+        found.rustcs, found.bindgens if bindgens else [], cache, deadline, settings.trusted_dirs
+    )
     return found, rustcs, tools
 
 
@@ -143,9 +155,17 @@ def assess(
     prepared: Prepared | None = None,
 ) -> Assessment:
     """Decide for one kernel. ``prepared`` toolchains are used as they are (no new discovery)."""
-    deadline = Deadline(PROBE_BUDGET)
-    tree = kernel_location(request.kernel_dir, request.kernelrelease)
     release = request.kernelrelease
+    if release is not None and not is_kernel_release(release):
+        return Assessment(
+            decisions.error_decision(
+                f"{printable(release)!r} is not a kernel release (like 6.12.0-1-amd64); "
+                "check -k/--kernelver or $kernelver",
+                (),
+                settings.policy,
+            )
+        )
+    tree = kernel_location(request.kernel_dir, release)
     try:
         kernel = read_kernel(tree, cache, release)
     except (KernelTreeError, ConfigError) as error:
@@ -153,24 +173,13 @@ def assess(
         fix = hints.install_headers(release or (None if request.kernel_dir else os.uname().release), platform)
         return Assessment(decisions.error_decision(str(error), fix, settings.policy))
 
+    deadline = Deadline(PROBE_BUDGET)
     if prepared is not None:
-        found, rustcs = prepared.discovery, list(prepared.rustcs)
+        found, rustcs, tools = prepared.discovery, list(prepared.rustcs), list(prepared.bindgens)
     else:
-        found, rustcs, _ = discover_toolchains(request, settings, cache, deadline, bindgens=False)
+        found, rustcs, tools = discover_toolchains(request, settings, cache, deadline)
     pinned = _resolve_pin(request, settings, kernel, rustcs, cache, deadline)
-    proofs = _prove_candidates(kernel, rustcs, pinned, settings, cache, deadline)
-    need_bindgens = (
-        request.all_bindgens
-        or any(result.ok or result.skipped for result in proofs.values())
-        or (not settings.proof and decisions.matching_rustcs(kernel, rustcs))
-    )
-    trusted = settings.trusted_dirs
-    if prepared is not None:
-        tools = list(prepared.bindgens)
-    elif need_bindgens:
-        tools = [probe_bindgen(item, cache, deadline, trusted) for item in found.bindgens]
-    else:
-        tools = []
+    proofs = _prove_candidates(kernel, rustcs, pinned, settings, cache, Deadline(PROOF_BUDGET))
     # The distribution is only needed to word a fix; detecting it costs an import, so a
     # selection that needs no fix is decided without it.
     verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform or _UNDETECTED, pinned)

@@ -10,7 +10,9 @@ Every function here is pure: the distribution comes in as a :class:`Platform`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from dkms_rustc.versions import RustcVersion, parse_rustc_version
 
@@ -318,3 +320,40 @@ def install_bindgen(wanted: str | None, minimum: str | None, platform: Platform)
     if family in ("suse", "alpine"):
         return [f"{'zypper install' if family == 'suse' else 'apk add'} rust-bindgen"]
     return [f"as root: cargo install --locked --root /usr/local bindgen-cli@{version}"]
+
+
+def root_owned_toolchain(
+    untrusted: Sequence[tuple[Path, Path | None, str]], kind: str = "rustc"
+) -> list[str]:
+    """How to make a toolchain that root refused to run usable, for each ``(binary, sysroot, why)``.
+
+    Root runs only what only root can change: otherwise whoever owns the file or a directory
+    above it could replace it with anything and have it run as root on the next kernel upgrade.
+    """
+    lines: list[str] = []
+    for binary, sysroot, why in untrusted:
+        if why.startswith(f"{binary} "):
+            why = "it" + why[len(str(binary)) :]
+        lines.append(
+            f"{binary} is not run as root because {why}: whoever can change it could make root run "
+            "anything. Install a root-owned toolchain instead"
+        )
+        if kind == "rustc" and sysroot is not None:
+            target = f"/opt/dkms-rustc/{sysroot.name}"
+            lines.append(
+                f"as root: mkdir -p /opt/dkms-rustc && cp -a {sysroot} {target} && "
+                f"chown -R root:root {target} && chmod -R go-w {target}, then add "
+                f"'search = {target}' to /etc/dkms-rustc.conf (or install the same version with "
+                "root's own rustup or the distribution's package)"
+            )
+        else:
+            lines.append(
+                f"as root: install -o root -g root -m 755 {binary} /usr/local/bin/{binary.name} "
+                "(or install the distribution's package)"
+            )
+    if untrusted:
+        lines.append(
+            "only if that user may run code as root anyway: trust the directory explicitly with "
+            "'trusted_dir = DIR' in /etc/dkms-rustc.conf (never from a module's dkms.conf or command line)"
+        )
+    return lines

@@ -15,6 +15,7 @@ import glob
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,11 +23,14 @@ from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.toolchains import Found
-from dkms_rustc.trust import untrusted_reason
+from dkms_rustc.trust import untrusted_libraries_reason, untrusted_reason
 from dkms_rustc.versions import parse_bindgen_version, parse_rustc_version
 
 _LLVM_FILE_RE = re.compile(r"^libLLVM(?:\.so\.|-)(\d+)(?:\.(\d+))?")
-PROBE_TIMEOUT = 3.0
+# Each program asked for its version gets this long; all are asked at once. rustc -vV and
+# bindgen --version answer in tens of milliseconds, also cold, so this is ample margin.
+PROBE_TIMEOUT = 2.0
+PROBE_OUTPUT_CAP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Toolchain:
     rust_src: Path | None = None
     learned_from: str | None = None
     skipped: str | None = None  # why it cannot be used; None when usable
+    untrusted: str | None = None  # why it must not be run (as root): then it is also skipped
 
     @property
     def path(self) -> Path:
@@ -173,25 +178,30 @@ def _describe_output(text: str) -> str:
     return repr(line[:80]) if line else "nothing"
 
 
-def probe_rustc(
-    found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
-) -> Toolchain:
-    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs)
-    if reason:
-        return Toolchain(found=found, skipped=f"not trusted: {reason}")
-    from_files = _from_files(found)
+def _untrusted(found: Found, trusted_dirs: tuple[Path, ...]) -> str | None:
+    """Why ``found`` must not run (as root: someone else could have planted or changed it)."""
+    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs, concrete=True)
+    if reason is None and found.kind == "rustc":
+        reason = untrusted_libraries_reason(found.binary, trusted_dirs=trusted_dirs)
+    return reason
+
+
+def _untrusted_toolchain(found: Found, reason: str) -> Toolchain:
+    """Skipped; for the report, what its files say it is (read, never run)."""
+    skipped = f"not trusted: {reason}"
+    from_files = _from_files(found) if found.kind == "rustc" else None
     if from_files is not None:
-        return from_files
-    key = _identity_key(found)
-    remembered = cache.get("rustc-vV", key) if key else None
-    if isinstance(remembered, str):
-        parsed = _parse_verbose(found, remembered)
-        if parsed is not None:
-            return replace(parsed, learned_from=f"{found.binary} -vV (remembered)")
-    timeout = deadline.remaining(PROBE_TIMEOUT)
-    if timeout <= 0:
-        return Toolchain(found=found, skipped="not examined: the time for examining compilers ran out")
-    result = runner.run([str(found.binary), "-vV"], timeout=timeout, output_cap=64 * 1024)
+        return replace(from_files, skipped=skipped, untrusted=reason)
+    return Toolchain(found=found, skipped=skipped, untrusted=reason)
+
+
+def _out_of_time(found: Found) -> Toolchain:
+    return Toolchain(found=found, skipped="not examined: the time for examining compilers and tools ran out")
+
+
+def _rustc_from_run(
+    found: Found, result: runner.RunResult, key: list[object] | None, cache: Cache
+) -> Toolchain:
     if not result.ok:
         return Toolchain(found=found, skipped=f"unusable: {result.failure()}")
     parsed = _parse_verbose(found, result.stdout)
@@ -206,32 +216,92 @@ def probe_rustc(
     return parsed
 
 
-def probe_bindgen(
-    found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
-) -> Toolchain:
-    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs)
-    if reason:
-        return Toolchain(found=found, skipped=f"not trusted: {reason}")
-    key = _identity_key(found)
-    remembered = cache.get("bindgen-version", key) if key else None
-    learned = f"{found.path} --version (remembered)"
-    if isinstance(remembered, str):
-        output = remembered
-    else:
-        timeout = deadline.remaining(PROBE_TIMEOUT)
-        if timeout <= 0:
-            return Toolchain(found=found, skipped="not examined: the time for examining tools ran out")
-        result = runner.run([str(found.binary), "--version"], timeout=timeout, output_cap=16 * 1024)
-        if not result.ok:
-            return Toolchain(found=found, skipped=f"unusable: {result.failure()}")
-        output = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
-        learned = f"{found.path} --version"
-        if parse_bindgen_version(output) is not None and key:
-            cache.put("bindgen-version", key, output)
+def _bindgen_from_output(found: Found, output: str, learned: str) -> Toolchain:
     release = parse_bindgen_version(output)
     if release is None:
         return Toolchain(
             found=found,
-            skipped=f"unusable: `{found.path} --version` printed {_describe_output(output)}",
+            skipped=f"unusable: `{found.path} --version` printed {_describe_output(output)}, "
+            "not a bindgen version",
         )
     return Toolchain(found=found, version_text=output, release=release, learned_from=learned)
+
+
+def _bindgen_from_run(
+    found: Found, result: runner.RunResult, key: list[object] | None, cache: Cache
+) -> Toolchain:
+    if not result.ok:
+        return Toolchain(found=found, skipped=f"unusable: {result.failure()}")
+    output = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+    tool = _bindgen_from_output(found, output, f"{found.path} --version")
+    if tool.usable and key:
+        cache.put("bindgen-version", key, output)
+    return tool
+
+
+def probe_all(
+    rustcs: Sequence[Found],
+    bindgens: Sequence[Found],
+    cache: Cache,
+    deadline: Deadline,
+    trusted_dirs: tuple[Path, ...] = (),
+) -> tuple[list[Toolchain], list[Toolchain]]:
+    """What every candidate is. Files and remembered answers first; the programs that must be
+    asked (``rustc -vV``, ``bindgen --version``) all run at once, so that however many of
+    them hang, together they cost at most one PROBE_TIMEOUT (and never more than ``deadline``).
+    Nothing is run that :mod:`dkms_rustc.trust` does not accept."""
+    founds = [*rustcs, *bindgens]
+    known: list[Toolchain | None] = []
+    to_run: list[tuple[int, list[str], list[object] | None]] = []
+    for index, found in enumerate(founds):
+        reason = _untrusted(found, trusted_dirs)
+        if reason:
+            known.append(_untrusted_toolchain(found, reason))
+            continue
+        key = _identity_key(found)
+        if found.kind == "rustc":
+            from_files = _from_files(found)
+            if from_files is not None:
+                known.append(from_files)
+                continue
+            remembered = cache.get("rustc-vV", key) if key else None
+            if isinstance(remembered, str):
+                parsed = _parse_verbose(found, remembered)
+                if parsed is not None:
+                    known.append(replace(parsed, learned_from=f"{found.binary} -vV (remembered)"))
+                    continue
+            to_run.append((index, [str(found.binary), "-vV"], key))
+        else:
+            remembered = cache.get("bindgen-version", key) if key else None
+            if isinstance(remembered, str):
+                known.append(_bindgen_from_output(found, remembered, f"{found.path} --version (remembered)"))
+                continue
+            to_run.append((index, [str(found.binary), "--version"], key))
+        known.append(None)
+    if to_run:
+        timeout = deadline.remaining(PROBE_TIMEOUT)
+        if timeout <= 0:
+            for index, _, _ in to_run:
+                known[index] = _out_of_time(founds[index])
+        else:
+            results = runner.run_many(
+                [argv for _, argv, _ in to_run], timeout=timeout, output_cap=PROBE_OUTPUT_CAP
+            )
+            for (index, _, key), result in zip(to_run, results):
+                found = founds[index]
+                interpret = _rustc_from_run if found.kind == "rustc" else _bindgen_from_run
+                known[index] = interpret(found, result, key, cache)
+    tools = [tool if tool is not None else _out_of_time(found) for found, tool in zip(founds, known)]
+    return tools[: len(rustcs)], tools[len(rustcs) :]
+
+
+def probe_rustc(
+    found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
+) -> Toolchain:
+    return probe_all([found], [], cache, deadline, trusted_dirs)[0][0]
+
+
+def probe_bindgen(
+    found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
+) -> Toolchain:
+    return probe_all([], [found], cache, deadline, trusted_dirs)[1][0]

@@ -11,6 +11,7 @@ metadata identity), so repeated runs start no process.
 from __future__ import annotations
 
 import glob
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,11 @@ from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.kernel import KernelRust
 from dkms_rustc.probe import Deadline, Toolchain
-from dkms_rustc.trust import untrusted_reason
+from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
 
-PROOF_TIMEOUT = 30.0
+# A test compile takes a few tens of milliseconds (a few hundred on a busy machine); one that
+# takes longer is stopped so a hanging compiler cannot stall a kernel upgrade.
+PROOF_TIMEOUT = 6.0
 _ERROR_RE = re.compile(r"^error(\[E\d{4}\])?: (.*)$", re.MULTILINE)
 
 
@@ -64,6 +67,7 @@ def _compiler_identity(toolchain: Toolchain) -> list[object] | None:
 
 
 def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> list[str]:
+    """The test compile's command line; the kernel's files by resolved path (what was checked)."""
     assert kernel.rust_dir is not None
     argv = [
         str(toolchain.binary),
@@ -74,13 +78,13 @@ def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> li
         "--sysroot=/dev/null",
         "-Cpanic=abort",
         "-L",
-        str(kernel.rust_dir),
+        os.path.realpath(kernel.rust_dir),
         "-o",
         str(workdir / "libdkms_rustc_proof.rmeta"),
     ]
     if kernel.target_spec is not None:
         # kbuild's own flags for a custom target (x86's scripts/target.json).
-        argv += [f"--target={kernel.target_spec}", "-Zunstable-options"]
+        argv += [f"--target={os.path.realpath(kernel.target_spec)}", "-Zunstable-options"]
     argv.append(str(workdir / "proof.rs"))
     return argv
 
@@ -91,6 +95,23 @@ def _proof_source(kernel: KernelRust) -> str:
     if (kernel.rust_dir / "libkernel.rmeta").is_file():
         lines.append("extern crate kernel;")
     return "\n".join(lines) + "\n"
+
+
+def _untrusted_kernel_code(kernel: KernelRust, trusted_dirs: tuple[Path, ...]) -> str | None:
+    assert kernel.rust_dir is not None
+    shared_objects = [artifact.path for artifact in kernel.artifacts if artifact.path.name.endswith(".so")]
+    if not shared_objects:
+        return None
+    if not is_inside_any(kernel.rust_dir, trusted_dirs):
+        # A directory others can write would let them swap a checked .so before rustc loads it.
+        reason = untrusted_directory_reason(kernel.rust_dir)
+        if reason:
+            return reason
+    for path in shared_objects:
+        reason = untrusted_reason(path, trusted_dirs=trusted_dirs)
+        if reason:
+            return reason
+    return None
 
 
 def first_error(stderr: str) -> tuple[str | None, str]:
@@ -113,14 +134,13 @@ def prove(
     """Compile the test crate with ``toolchain`` against ``kernel``'s metadata."""
     if kernel.rust_dir is None:
         return ProofResult(False, "the kernel has no rust/ metadata to compile against", skipped=True)
-    # rustc loads the kernel's proc-macro .so files: only do that from a tree nobody else controls.
-    for artifact in kernel.artifacts:
-        if artifact.path.name.endswith(".so"):
-            reason = untrusted_reason(artifact.path, trusted_dirs=trusted_dirs)
-            if reason:
-                return ProofResult(
-                    False, f"test compile skipped: the kernel tree is not trusted ({reason})", skipped=True
-                )
+    # rustc loads (runs the initialisers of) the kernel's proc-macro .so files: only do that
+    # from a tree nobody else controls.
+    reason = _untrusted_kernel_code(kernel, trusted_dirs)
+    if reason:
+        return ProofResult(
+            False, f"test compile skipped: the kernel tree is not trusted ({reason})", skipped=True
+        )
     compiler_key = _compiler_identity(toolchain)
     kernel_key = _kernel_identity(kernel)
     key = [compiler_key, kernel_key] if compiler_key and kernel_key else None
@@ -128,7 +148,9 @@ def prove(
         return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)", True)
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
-        return ProofResult(False, "test compile not attempted: the time budget ran out")
+        return ProofResult(
+            False, "test compile not attempted: the time for test compiles ran out", skipped=True
+        )
     import shutil  # only a test compile needs these; a remembered result does not
     import tempfile
 

@@ -78,7 +78,8 @@ def evidence_lines(assessment: Assessment) -> list[str]:
 def tool_line(tool: Toolchain) -> str:
     where = ", ".join(tool.found.origins)
     if tool.skipped:
-        return f"{tool.path} [{where}]: skipped: {tool.skipped}"
+        named = f" (its files name {tool.version_text}, read without running it)" if tool.version_text else ""
+        return f"{tool.path} [{where}]: skipped: {tool.skipped}{named}"
     return f"{tool.path} [{where}]: {tool.version_text} (learned from {tool.learned_from})"
 
 
@@ -97,6 +98,7 @@ def tool_json(tool: Toolchain, matches: bool | None = None) -> dict[str, Any]:
         "learned_from": tool.learned_from,
         "usable": tool.usable,
         "skipped": tool.skipped,
+        "untrusted": tool.untrusted,
     }
     if matches is not None:
         data["matches_kernel"] = matches

@@ -7,11 +7,17 @@ the caller's environment (RUSTUP_TOOLCHAIN, RUSTFLAGS, LD_PRELOAD, ...) reaches 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # subprocess and selectors are imported when a program is run: a warm run runs none
+    import subprocess
 
 MINIMAL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_TIMEOUT = 5.0
@@ -70,6 +76,31 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+MAX_PARALLEL = 32  # processes run at once by run_many; more wait for a free slot
+_KILL_GRACE = 1.0  # seconds to wait, in all, for killed programs to be reaped
+
+
+@dataclass
+class _Job:
+    index: int
+    argv: tuple[str, ...]
+    process: subprocess.Popen[bytes]
+    chunks: dict[int, list[bytes]] = field(default_factory=lambda: {1: [], 2: []})
+    total: int = 0
+    open_streams: int = 2
+    truncated: bool = False
+
+    def result(self, returncode: int | None, cap: int, timed_out: bool = False) -> RunResult:
+        return RunResult(
+            self.argv,
+            None if timed_out else returncode,
+            _decode(b"".join(self.chunks[1])[:cap]),
+            _decode(b"".join(self.chunks[2])[:cap]),
+            timed_out=timed_out,
+            truncated=self.truncated,
+        )
+
+
 def run(
     argv: list[str],
     *,
@@ -79,77 +110,125 @@ def run(
     cwd: Path | None = None,
 ) -> RunResult:
     """Run ``argv`` (argv[0] an absolute path) and collect its output within the limits."""
+    return run_many([argv], timeout=timeout, output_cap=output_cap, env=env, cwd=cwd)[0]
+
+
+def run_many(
+    argvs: Sequence[list[str]],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    output_cap: int = DEFAULT_OUTPUT_CAP,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    max_parallel: int = MAX_PARALLEL,
+) -> list[RunResult]:
+    """Run every ``argv`` at the same time, all within one ``timeout``; results in order.
+
+    Hanging programs therefore cost one timeout together, not one each. Each program runs
+    in a new session (so a timeout stops its children too), with stdin from /dev/null, the
+    minimal environment unless ``env`` is given, in ``cwd`` (default ``/``, so nothing is
+    looked up relative to the directory the tool was started in), and each one's output is
+    capped at ``output_cap`` bytes: more, and it is stopped.
+    """
     import selectors
     import subprocess
 
-    global processes_started
-    if not os.path.isabs(argv[0]):
-        raise ValueError(f"refusing to run {argv[0]!r}: not an absolute path")
-    try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env if env is not None else minimal_environment(),
-            cwd=cwd,
-            close_fds=True,
-            start_new_session=True,  # so a timeout can stop the program and its children
-        )
-    except OSError as error:
-        return RunResult(tuple(argv), None, "", "", start_error=error.strerror or str(error))
-    processes_started += 1
-    assert process.stdout is not None and process.stderr is not None
-    chunks: dict[int, list[bytes]] = {1: [], 2: []}
-    total = 0
-    timed_out = truncated = False
+    for argv in argvs:
+        if not argv or not os.path.isabs(argv[0]):
+            raise ValueError(f"refusing to run {argv[0] if argv else argv!r}: not an absolute path")
+    results: list[RunResult | None] = [None] * len(argvs)
+    pending = collections.deque(range(len(argvs)))
+    running: dict[int, _Job] = {}
+    exiting: dict[int, _Job] = {}  # output complete, waiting for the process to exit
     deadline = time.monotonic() + timeout
+    environment = env if env is not None else minimal_environment()
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ, 1)
-        selector.register(process.stderr, selectors.EVENT_READ, 2)
-        while selector.get_map():
+
+        def start(index: int) -> None:
+            global processes_started
+            argv = argvs[index]
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=environment,
+                    cwd=cwd if cwd is not None else "/",
+                    close_fds=True,
+                    start_new_session=True,  # so a timeout can stop the program and its children
+                )
+            except (OSError, ValueError) as error:
+                message = (error.strerror if isinstance(error, OSError) else None) or str(error)
+                results[index] = RunResult(tuple(argv), None, "", "", start_error=message)
+                return
+            processes_started += 1
+            job = _Job(index, tuple(argv), process)
+            running[index] = job
+            assert process.stdout is not None and process.stderr is not None
+            selector.register(process.stdout, selectors.EVENT_READ, (job, 1))
+            selector.register(process.stderr, selectors.EVENT_READ, (job, 2))
+
+        def close(job: _Job) -> None:
+            for stream in (job.process.stdout, job.process.stderr):
+                assert stream is not None
+                with contextlib.suppress(KeyError, ValueError):
+                    selector.unregister(stream)
+                stream.close()
+            running.pop(job.index, None)
+
+        while pending or running or exiting:
+            while pending and len(running) + len(exiting) < max_parallel:
+                start(pending.popleft())
+            for index, job in list(exiting.items()):
+                returncode = job.process.poll()
+                if returncode is not None:
+                    del exiting[index]
+                    results[index] = job.result(returncode, output_cap)
+            if not running and not exiting:
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                timed_out = True
                 break
-            for key, _ in selector.select(remaining):
+            wait = min(remaining, 0.01) if exiting else remaining
+            for key, _ in selector.select(wait):
+                job, which = key.data
+                if job.index not in running:
+                    continue  # stopped for its output while this event waited
                 data = os.read(key.fd, 65536)
                 if not data:
                     selector.unregister(key.fileobj)
-                    continue
-                chunks[key.data].append(data)
-                total += len(data)
-            if total > output_cap:
-                truncated = True
-                break
-    if timed_out or truncated:
-        _kill_group(process)
-    try:
-        returncode: int | None = process.wait(timeout=max(0.1, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        timed_out = True
-        returncode = None
-    process.stdout.close()
-    process.stderr.close()
-    if timed_out:
-        returncode = None
-    return RunResult(
-        tuple(argv),
-        returncode,
-        _decode(b"".join(chunks[1])[:output_cap]),
-        _decode(b"".join(chunks[2])[:output_cap]),
-        timed_out=timed_out,
-        truncated=truncated,
-    )
+                    job.open_streams -= 1
+                else:
+                    job.chunks[which].append(data)
+                    job.total += len(data)
+                    if job.total > output_cap:
+                        job.truncated = True
+                        _kill_group(job.process)
+                        job.open_streams = 0
+                if job.open_streams == 0 and job.index in running:
+                    close(job)
+                    exiting[job.index] = job
+        # Time is up: stop whatever still runs (and everything it started).
+        stopped = [*running.values(), *exiting.values()]
+        for job in stopped:
+            _kill_group(job.process)
+        for job in list(running.values()):
+            close(job)
+    reap_by = time.monotonic() + _KILL_GRACE
+    for job in stopped:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            job.process.wait(timeout=max(0.0, reap_by - time.monotonic()))
+        results[job.index] = job.result(None, output_cap, timed_out=not job.truncated)
+    late = "not started: the time for running it ran out"
+    return [
+        result if result is not None else RunResult(tuple(argv), None, "", "", start_error=late)
+        for argv, result in zip(argvs, results)
+    ]
 
 
-def _kill_group(process: object) -> None:
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
     import signal
-    import subprocess
 
-    assert isinstance(process, subprocess.Popen)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=2)

@@ -9,7 +9,7 @@ from dkms_rustc import report
 from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
 from dkms_rustc.decision import ERROR, EXIT_CODES
-from dkms_rustc.engine import Request, discover_toolchains
+from dkms_rustc.engine import PROBE_BUDGET, Request, discover_toolchains
 from dkms_rustc.probe import Deadline
 
 
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CODES[ERROR]
     request = Request(kernel_dir=None, kernelrelease=None, search=search_dirs(args))
     found, rustcs, bindgens = discover_toolchains(
-        request, settings, cache_from(args, settings), Deadline(8.0)
+        request, settings, cache_from(args, settings), Deadline(PROBE_BUDGET)
     )
     if args.json:
         data = {

@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Fake compilers and tools for the tests of what root may run, and of misbehaving programs.
+
+A fake is a small shell script. Whenever it runs, it first appends a line to its ``marker``
+file, so a test proves it was NEVER run by asserting the marker does not exist. It answers
+``-vV`` and ``--version`` with the version it is told to claim (usually exactly the kernel's,
+so nothing but the trust rules keeps it from being selected), and any other command line
+(the test compile) with success.
+
+``behaviour`` makes it misbehave instead: ``hang``, ``crash`` (SIGSEGV), ``garbage``,
+``non-utf8``, ``flood`` (megabytes of output), ``empty``, ``exit1``, ``fork-hang`` (a
+child keeps the pipes open after the parent exits).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+
+HOST = "x86_64-unknown-linux-gnu"
+USER_UID = 1000  # an ordinary user; no passwd entry is needed to own files
+BEHAVIOURS = ("ok", "hang", "crash", "garbage", "non-utf8", "flood", "empty", "exit1", "fork-hang")
+
+_MISBEHAVIOUR = {
+    "ok": "",
+    "hang": "exec sleep 60\n",
+    "crash": "kill -SEGV $$\n",
+    "garbage": "echo 'Segmentation fault (core dumped) -- not a version'; exit 0\n",
+    "non-utf8": "printf 'rustc \\377\\376\\375 (\\300\\300)\\n'; exit 0\n",
+    "flood": "yes 'rustc 1.95.0 (59807616e 2026-04-14) padding padding padding'; exit 0\n",
+    "empty": "exit 0\n",
+    "exit1": "echo 'error: something broke' >&2; exit 1\n",
+    "fork-hang": "(exec sleep 60) & echo 'rustc 1.0.0'; exit 0\n",
+}
+
+
+def verbose_version(version_text: str, release: str | None = None) -> str:
+    """What ``rustc -vV`` prints for ``version_text``."""
+    release = release or version_text.split()[1]
+    return (
+        f"{version_text}\nbinary: rustc\ncommit-hash: unknown\ncommit-date: unknown\n"
+        f"host: {HOST}\nrelease: {release}\nLLVM version: 22.1.2\n"
+    )
+
+
+def fake_tool(path: Path, version_text: str, marker: Path, behaviour: str = "ok") -> Path:
+    """Write the fake program at ``path`` (executable, owned by root until a test changes it)."""
+    if behaviour not in BEHAVIOURS:
+        raise ValueError(behaviour)
+    kind = "bindgen" if version_text.startswith("bindgen") else "rustc"
+    answer = verbose_version(version_text) if kind == "rustc" else version_text + "\n"
+    script = (
+        "#!/bin/sh\n"
+        f'echo "ran: $0 $*" >> {shlex.quote(str(marker))}\n' + _MISBEHAVIOUR[behaviour] + 'case "$1" in\n'
+        f"  -vV|--version) printf '%s' {shlex.quote(answer)} ;;\n"
+        "esac\n"
+        "exit 0\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(script)
+    path.chmod(0o755)
+    return path
+
+
+def fake_toolchain(
+    root: Path,
+    version_text: str,
+    marker: Path,
+    *,
+    behaviour: str = "ok",
+    libcore_from: Path | None = None,
+    bindgen_text: str | None = None,
+) -> Path:
+    """A toolchain directory ``root`` with ``bin/rustc`` (and ``bin/bindgen``).
+
+    ``libcore_from``: a real ``libcore-*.rmeta`` copied into ``lib/rustlib/<host>/lib``, so the
+    toolchain's files name that compiler and it could be selected without being run; without
+    it, learning the version means running the fake.
+    """
+    fake_tool(root / "bin" / "rustc", version_text, marker, behaviour)
+    if bindgen_text is not None:
+        fake_tool(root / "bin" / "bindgen", bindgen_text, marker, behaviour)
+    if libcore_from is not None:
+        lib = root / "lib" / "rustlib" / HOST / "lib"
+        lib.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(libcore_from, lib / libcore_from.name)
+    return root
+
+
+def chown_tree(path: Path, uid: int = USER_UID, gid: int = USER_UID) -> None:
+    """``chown -R uid:gid path`` without following symbolic links."""
+    os.chown(path, uid, gid, follow_symlinks=False)
+    if path.is_dir() and not path.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in [*dirnames, *filenames]:
+                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+
+def posix_acl_granting_write(uid: int) -> bytes:
+    """The ``system.posix_acl_access`` value of ``u::rwx,u:<uid>:rwx,g::r-x,m::rwx,o::r-x``."""
+    import struct
+
+    entries = [(0x01, 7, 0xFFFFFFFF), (0x02, 7, uid), (0x04, 5, 0xFFFFFFFF), (0x10, 7, 0xFFFFFFFF)]
+    entries.append((0x20, 5, 0xFFFFFFFF))
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)

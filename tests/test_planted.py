@@ -1,0 +1,502 @@
+"""Planted compilers: whatever a non-root user can change is never run as root, and says why.
+
+Each fake writes a marker whenever it runs (tests/planted.py). Every planted fake claims to
+be exactly the kernel's compiler (and, where it has a libcore, its files say so too), so
+only the trust rules keep it from being run by the probe, by the test compile, and in the
+end by make as root. Positive controls run the same fakes root-owned (or trusted by the
+administrator) and see the marker, so a missing marker really means "never ran".
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import kerneltree
+import planted
+from dkms_rustc import config, runner, toolchains
+from dkms_rustc.cli import main
+from dkms_rustc.handoff import ARGS_FILE
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant files owned by others")
+
+TOOLCHAINS = kerneltree.find_real_toolchains()
+UID = planted.USER_UID
+
+
+def _stable() -> kerneltree.RealToolchain:
+    if "stable" not in TOOLCHAINS:
+        pytest.skip("no real stable rustc on this machine")
+    return TOOLCHAINS["stable"]
+
+
+@pytest.fixture
+def tree(kernel_trees: dict[str, Path]) -> Path:
+    _stable()
+    return kernel_trees["stable"]
+
+
+@pytest.fixture
+def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    tmp_path.chmod(0o755)
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
+    for name in ("RUSTUP_HOME", "CARGO_HOME", "SUDO_USER", "RUSTUP_TOOLCHAIN", "RUSTC"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def _conf(base: Path, extra: str = "", *, defaults: bool = False) -> Path:
+    path = base / "test.conf"
+    path.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = {'yes' if defaults else 'no'}\n{extra}")
+    return path
+
+
+def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+    code = main(["check", "--json", *argv])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _libcore() -> Path:
+    return kerneltree._sysroot_rmeta(_stable(), "core")
+
+
+def _messages(data: dict[str, object]) -> str:
+    return "\n".join(data["messages"])  # type: ignore[arg-type]
+
+
+def _candidate(data: dict[str, object], path: Path) -> dict[str, object]:
+    for candidate in data["candidates"]:  # type: ignore[attr-defined]
+        if candidate["path"] == str(path):
+            return candidate  # type: ignore[no-any-return]
+    raise AssertionError(f"{path} not among {[c['path'] for c in data['candidates']]}")  # type: ignore[attr-defined]
+
+
+# -- where a rustc can be planted: each returns (search dir, the rustc path, the reason) ----------
+
+
+def _plant(base: Path, marker: Path, libcore: bool) -> Path:
+    return planted.fake_toolchain(
+        base / "tc", _stable().version_text, marker, libcore_from=_libcore() if libcore else None
+    )
+
+
+def _file_owned_by_user(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    tc = _plant(base, marker, libcore)
+    os.chown(tc / "bin" / "rustc", UID, UID)
+    return tc, tc / "bin" / "rustc", f"{tc / 'bin' / 'rustc'} is owned by uid {UID}"
+
+
+def _toolchain_dir_owned_by_user(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    tc = _plant(base, marker, libcore)
+    os.chown(tc, UID, UID)
+    return tc, tc / "bin" / "rustc", f"{tc} is owned by uid {UID}"
+
+
+def _bin_dir_group_writable(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    tc = _plant(base, marker, libcore)
+    os.chown(tc / "bin", 0, UID)
+    (tc / "bin").chmod(0o775)
+    return tc, tc / "bin" / "rustc", f"{tc / 'bin'} is writable by group {UID}"
+
+
+def _bin_dir_world_writable(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    tc = _plant(base, marker, libcore)
+    (tc / "bin").chmod(0o777)
+    return tc, tc / "bin" / "rustc", f"{tc / 'bin'} is writable by every user"
+
+
+def _file_group_writable(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    tc = _plant(base, marker, libcore)
+    os.chown(tc / "bin" / "rustc", 0, UID)
+    (tc / "bin" / "rustc").chmod(0o775)
+    return tc, tc / "bin" / "rustc", f"{tc / 'bin' / 'rustc'} is writable by group {UID}"
+
+
+def _symlink_from_root_dir_into_user_dir(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    user_tc = planted.fake_toolchain(
+        base / "home" / "user" / "tc",
+        _stable().version_text,
+        marker,
+        libcore_from=_libcore() if libcore else None,
+    )
+    planted.chown_tree(base / "home" / "user")
+    (base / "opt" / "bin").mkdir(parents=True)
+    (base / "opt" / "bin" / "rustc").symlink_to(user_tc / "bin" / "rustc")
+    return base / "opt", base / "opt" / "bin" / "rustc", "is owned by uid 1000"
+
+
+def _linked_toolchain_in_root_rustup_home(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    """``rustup toolchain link mine ~user/rust`` in root's rustup home."""
+    user_tc = planted.fake_toolchain(
+        base / "home" / "user" / "rust",
+        _stable().version_text,
+        marker,
+        libcore_from=_libcore() if libcore else None,
+    )
+    planted.chown_tree(base / "home" / "user")
+    home = base / "rustup"
+    (home / "toolchains").mkdir(parents=True)
+    (home / "toolchains" / "mine").symlink_to(user_tc)
+    return home, home / "toolchains" / "mine" / "bin" / "rustc", "is owned by uid 1000"
+
+
+def _access_control_list_on_bin_dir(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    tc = _plant(base, marker, libcore)
+    (tc / "bin").chmod(0o775)  # the group bits are the list's mask
+    try:
+        os.setxattr(tc / "bin", "system.posix_acl_access", planted.posix_acl_granting_write(UID))
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            pytest.skip("this file system has no POSIX access control lists")
+        raise
+    return tc, tc / "bin" / "rustc", f"{tc / 'bin'} is writable by uid {UID} (access control list)"
+
+
+def _compiler_library_owned_by_user(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    """bin/rustc is root's, but the librustc_driver its run path loads is not."""
+    tc = _plant(base, marker, libcore)
+    driver = tc / "lib" / "librustc_driver-0123456789abcdef.so"
+    driver.parent.mkdir(parents=True, exist_ok=True)
+    driver.write_bytes(b"\x7fELF planted")
+    os.chown(driver, UID, UID)
+    return tc, tc / "bin" / "rustc", f"{driver} is owned by uid {UID}"
+
+
+PLANTS: dict[str, Callable[[Path, Path, bool], tuple[Path, Path, str]]] = {
+    "file owned by a user": _file_owned_by_user,
+    "toolchain dir owned by a user": _toolchain_dir_owned_by_user,
+    "group-writable bin dir": _bin_dir_group_writable,
+    "world-writable bin dir": _bin_dir_world_writable,
+    "group-writable file": _file_group_writable,
+    "symlink from a root dir into a user dir": _symlink_from_root_dir_into_user_dir,
+    "linked toolchain in root's rustup home": _linked_toolchain_in_root_rustup_home,
+    "access control list on the bin dir": _access_control_list_on_bin_dir,
+    "compiler library owned by a user": _compiler_library_owned_by_user,
+}
+
+
+@pytest.mark.parametrize("libcore", [True, False], ids=["files-name-kernel-rustc", "must-run-to-know"])
+@pytest.mark.parametrize("where", list(PLANTS))
+def test_planted_rustc_is_skipped_with_the_reason_and_never_run(
+    where: str, libcore: bool, tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    search, rustc, reason = PLANTS[where](base, marker, libcore)
+    code, data = _check(
+        capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(search)
+    )
+    assert not marker.exists(), marker.read_text()
+    assert (code, data["verdict"]) == (1, "refused"), _messages(data)
+    candidate = _candidate(data, rustc)
+    assert candidate["usable"] is False
+    assert str(candidate["skipped"]).startswith("not trusted: ")
+    assert reason in str(candidate["untrusted"])
+    messages = _messages(data)
+    assert reason in messages
+    assert "Install a root-owned toolchain instead" in messages
+    assert "trusted_dir = DIR" in messages
+    if libcore:  # its files were read (never run): the report says it would have matched
+        assert candidate["version"] == _stable().version_text
+        assert "are not trusted to run as root" in data["headline"]  # type: ignore[operator]
+
+
+def test_positive_control_a_root_owned_plant_does_run(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same fakes, owned by root: probed (-vV) and proved, so the marker shows up."""
+    for libcore in (False, True):
+        marker = base / f"MARKER-{libcore}"
+        tc = planted.fake_toolchain(
+            base / f"tc-{libcore}",
+            _stable().version_text,
+            marker,
+            libcore_from=_libcore() if libcore else None,
+        )
+        code, data = _check(
+            capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc)
+        )
+        assert code == 0, _messages(data)
+        assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")  # type: ignore[index]
+        runs = marker.read_text()
+        assert (" -vV" in runs) is (not libcore)  # read from its files when it can be
+        assert "--emit=metadata" in runs  # the test compile ran it
+
+
+BINDGEN_PLANTS = ("file owned by a user", "group-writable bin dir", "symlink from a root dir into a user dir")
+
+
+@pytest.mark.parametrize("where", BINDGEN_PLANTS)
+def test_planted_bindgen_is_skipped_and_never_run(
+    where: str, tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    bin_dir = base / "tools" / "bin"
+    target = planted.fake_tool(bin_dir / "bindgen", "bindgen 0.72.1", marker)
+    if where == "file owned by a user":
+        os.chown(target, UID, UID)
+        search, path = bin_dir, target
+    elif where == "group-writable bin dir":
+        os.chown(bin_dir, 0, UID)
+        bin_dir.chmod(0o775)
+        search, path = bin_dir, target
+    else:
+        user = base / "home" / "user"
+        shutil.move(str(bin_dir), str(user))
+        planted.chown_tree(user)
+        link_dir = base / "usr" / "bin"
+        link_dir.mkdir(parents=True)
+        (link_dir / "bindgen").symlink_to(user / "bindgen")
+        search, path = link_dir, link_dir / "bindgen"
+    conf = _conf(base, "require_bindgen = yes\n")
+    stable_dir = _stable().rustc.parent.parent
+    code, data = _check(
+        capsys,
+        "--kernel-dir",
+        str(tree),
+        "--config",
+        str(conf),
+        "--search",
+        str(stable_dir),
+        "--search",
+        str(search),
+    )
+    assert not marker.exists()
+    assert (code, data["verdict"]) == (1, "refused"), _messages(data)
+    assert "not trusted" in str(_candidate(data, path)["skipped"])
+    messages = _messages(data)
+    assert "no suitable bindgen" in messages
+    assert "Install a root-owned toolchain instead" in messages
+    assert "install -o root -g root -m 755" in messages
+
+
+def test_positive_control_root_owned_bindgen_runs(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    planted.fake_tool(base / "tools" / "bindgen", "bindgen 0.72.1", marker)
+    stable_dir = _stable().rustc.parent.parent
+    code, data = _check(
+        capsys,
+        "--kernel-dir",
+        str(tree),
+        "--config",
+        str(_conf(base)),
+        "--search",
+        str(stable_dir),
+        "--search",
+        str(base / "tools"),
+    )
+    assert code == 0
+    assert data["selected"]["bindgen"] == str(base / "tools" / "bindgen")  # type: ignore[index]
+    assert "--version" in marker.read_text()
+
+
+# -- the administrator's opt-in, and nothing else, widens trust -------------------------------
+
+
+def _user_toolchain(base: Path, marker: Path) -> Path:
+    tc = planted.fake_toolchain(
+        base / "home" / "user" / "tc", _stable().version_text, marker, libcore_from=_libcore()
+    )
+    planted.chown_tree(base / "home" / "user")
+    return tc
+
+
+def test_trusted_dir_in_the_system_config_is_honoured(
+    tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    tc = _user_toolchain(base, marker)
+    system = base / "etc" / "dkms-rustc.conf"
+    system.parent.mkdir()
+    system.write_text(f"trusted_dir = {base / 'home' / 'user'}\n")
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc))
+    assert code == 0, _messages(data)
+    assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")  # type: ignore[index]
+    assert marker.exists()  # the administrator's choice: it is run (the test compile)
+
+
+@pytest.mark.parametrize("how", ["--config", "--search", "search= in --config", "both"])
+def test_nothing_on_the_command_line_widens_trust(
+    how: str, tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    tc = _user_toolchain(base, marker)
+    argv = ["--kernel-dir", str(tree)]
+    if how in ("--config", "both"):
+        argv += ["--config", str(_conf(base, f"trusted_dir = {base / 'home' / 'user'}\n"))]
+    elif how == "search= in --config":
+        argv += ["--config", str(_conf(base, f"search = {tc}\n"))]
+    else:
+        argv += ["--config", str(_conf(base))]
+    if how in ("--search", "both"):
+        argv += ["--search", str(tc)]
+    code, data = _check(capsys, *argv)
+    assert not marker.exists()
+    if how in ("--config", "both"):
+        assert (code, data["verdict"]) == (4, "error")
+        assert "trusted_dir is honoured only in" in str(data["headline"])
+    else:
+        assert (code, data["verdict"]) == (1, "refused")
+        assert "not trusted" in str(_candidate(data, tc / "bin" / "rustc")["skipped"])
+
+
+@pytest.mark.parametrize("owner", ["config owned by a user", "config in a user's directory"])
+def test_a_config_file_a_user_controls_is_refused(
+    owner: str, tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    tc = _user_toolchain(base, marker)
+    directory = base / "home" / "user" if owner == "config in a user's directory" else base
+    system = directory / "dkms-rustc.conf"
+    system.write_text(f"trusted_dir = {base / 'home' / 'user'}\n")
+    if owner == "config owned by a user":
+        os.chown(system, UID, UID)
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc))
+    assert (code, data["verdict"]) == (4, "error")
+    assert "only root can change" in str(data["headline"])
+    assert not marker.exists()
+
+
+# -- a user's rustup home reached through the environment -------------------------------------
+
+
+def test_sudo_users_rustup_home_is_listed_skipped_and_never_run(
+    tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    home = base / "home" / "mallory"
+    name = f"stable-{planted.HOST}"
+    planted.fake_toolchain(home / ".rustup" / "toolchains" / name, _stable().version_text, marker)
+    planted.fake_tool(home / ".cargo" / "bin" / "bindgen", "bindgen 0.72.1", marker)
+    planted.chown_tree(home)
+    monkeypatch.setenv("SUDO_USER", "mallory")
+    real_home_of = toolchains._home_of
+    monkeypatch.setattr(
+        toolchains, "_home_of", lambda user: home if user == "mallory" else real_home_of(user)
+    )
+    code, data = _check(
+        capsys,
+        "--kernel-dir",
+        str(tree),
+        "--config",
+        str(_conf(base, defaults=True)),
+        "--search",
+        str(_stable().rustc.parent.parent),
+    )
+    assert not marker.exists()
+    assert code == 0 and data["selected"]["rustc"] == str(_stable().rustc)  # type: ignore[index]
+    for path in (
+        home / ".rustup" / "toolchains" / name / "bin" / "rustc",
+        home / ".cargo" / "bin" / "bindgen",
+    ):
+        assert f"owned by uid {UID}" in str(_candidate(data, path)["skipped"])
+
+
+def test_rustup_home_from_the_environment_is_judged_like_any_other(
+    tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    home = base / "home" / "user" / ".rustup"
+    planted.fake_toolchain(
+        home / "toolchains" / "evil", _stable().version_text, marker, libcore_from=_libcore()
+    )
+    planted.chown_tree(base / "home" / "user")
+    monkeypatch.setenv("RUSTUP_HOME", str(home))
+    monkeypatch.setenv("RUSTUP_TOOLCHAIN", "evil")
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base, defaults=True)))
+    assert not marker.exists()
+    assert code == 0, _messages(data)  # root's own stable toolchain
+    assert data["selected"]["rustc"] != str(home / "toolchains" / "evil" / "bin" / "rustc")  # type: ignore[index]
+    assert "owned by uid 1000" in str(
+        _candidate(data, home / "toolchains" / "evil" / "bin" / "rustc")["skipped"]
+    )
+
+
+def test_pre_build_refusal_with_only_planted_compilers(tree: Path, base: Path) -> None:
+    marker = base / "MARKER"
+    tc = _user_toolchain(base, marker)
+    build = base / "build"
+    build.mkdir()
+    code = main(
+        [
+            "pre-build",
+            "--kernel-dir",
+            str(tree),
+            "--build-dir",
+            str(build),
+            "--config",
+            str(_conf(base)),
+            "--search",
+            str(tc),
+        ]
+    )
+    assert code == 1
+    assert not marker.exists()
+    assert (build / ARGS_FILE).read_text().startswith("-f ")  # make stops with the message
+    assert "RUSTC=" not in (build / ARGS_FILE).read_text()
+
+
+# -- the kernel tree's proc macros, which rustc loads (runs) during the test compile -----------
+
+_CONSTRUCTOR = """
+#[used]
+#[link_section = ".init_array"]
+static DKMS_RUSTC_TEST_CONSTRUCTOR: extern "C" fn() = dkms_rustc_test_constructor;
+extern "C" fn dkms_rustc_test_constructor() {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(MARKER_PATH) {
+        let _ = file.write_all(b"libmacros.so was loaded\\n");
+    }
+}
+"""
+
+
+def _tree_with_loud_proc_macro(base: Path, marker: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    source = (
+        kerneltree._MACROS_RS + f"\nconst MARKER_PATH: &str = {json.dumps(str(marker))};\n" + _CONSTRUCTOR
+    )
+    monkeypatch.setattr(kerneltree, "_MACROS_RS", source)
+    tree = kerneltree.make_kernel_tree(base / "kernel", _stable())
+    marker.unlink(missing_ok=True)  # building the tree loads it too (compiling libkernel)
+    return tree
+
+
+@pytest.mark.parametrize("owned", ["root", "user-owned libmacros.so", "user-owned rust dir"])
+def test_kernel_proc_macros_are_loaded_only_from_a_trusted_tree(
+    owned: str, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MACRO-MARKER"
+    tree = _tree_with_loud_proc_macro(base, marker, monkeypatch)
+    if owned == "user-owned libmacros.so":
+        os.chown(tree / "rust" / "libmacros.so", UID, UID)
+    elif owned == "user-owned rust dir":
+        os.chown(tree / "rust", UID, UID)
+    before = runner.processes_started
+    code, data = _check(
+        capsys,
+        "--kernel-dir",
+        str(tree),
+        "--config",
+        str(_conf(base)),
+        "--search",
+        str(_stable().rustc.parent.parent),
+    )
+    assert code == 0, _messages(data)  # the version matches: selected either way
+    if owned == "root":
+        assert marker.exists()  # positive control: the test compile really loads it
+        assert data["proofs"][str(_stable().rustc)]["ok"] is True  # type: ignore[index]
+    else:
+        assert not marker.exists()
+        assert runner.processes_started == before  # no test compile was started at all
+        warnings = "\n".join(data["warnings"])  # type: ignore[arg-type]
+        assert "test compile skipped: the kernel tree is not trusted" in warnings
+        assert f"owned by uid {UID}" in warnings
