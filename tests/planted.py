@@ -9,7 +9,8 @@ so nothing but the trust rules keeps it from being selected), and any other comm
 
 ``behaviour`` makes it misbehave instead: ``hang``, ``crash`` (SIGSEGV), ``garbage``,
 ``non-utf8``, ``flood`` (megabytes of output), ``empty``, ``exit1``, ``fork-hang`` (a
-child keeps the pipes open after the parent exits).
+child keeps the pipes open after the parent exits); ``compile-hang`` and ``compile-crash``
+answer the version questions but misbehave in the test compile.
 """
 
 from __future__ import annotations
@@ -21,7 +22,19 @@ from pathlib import Path
 
 HOST = "x86_64-unknown-linux-gnu"
 USER_UID = 1000  # an ordinary user; no passwd entry is needed to own files
-BEHAVIOURS = ("ok", "hang", "crash", "garbage", "non-utf8", "flood", "empty", "exit1", "fork-hang")
+BEHAVIOURS = (
+    "ok",
+    "hang",
+    "crash",
+    "garbage",
+    "non-utf8",
+    "flood",
+    "empty",
+    "exit1",
+    "fork-hang",
+    "compile-hang",
+    "compile-crash",
+)
 
 _MISBEHAVIOUR = {
     "ok": "",
@@ -33,7 +46,10 @@ _MISBEHAVIOUR = {
     "empty": "exit 0\n",
     "exit1": "echo 'error: something broke' >&2; exit 1\n",
     "fork-hang": "(exec sleep 60) & echo 'rustc 1.0.0'; exit 0\n",
+    "compile-hang": "",
+    "compile-crash": "",
 }
+_ON_COMPILE = {"compile-hang": "exec sleep 60", "compile-crash": "kill -SEGV $$"}
 
 
 def verbose_version(version_text: str, release: str | None = None) -> str:
@@ -55,6 +71,7 @@ def fake_tool(path: Path, version_text: str, marker: Path, behaviour: str = "ok"
         "#!/bin/sh\n"
         f'echo "ran: $0 $*" >> {shlex.quote(str(marker))}\n' + _MISBEHAVIOUR[behaviour] + 'case "$1" in\n'
         f"  -vV|--version) printf '%s' {shlex.quote(answer)} ;;\n"
+        f"  *) {_ON_COMPILE.get(behaviour, 'exit 0')} ;;\n"
         "esac\n"
         "exit 0\n"
     )

@@ -76,7 +76,7 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-MAX_PARALLEL = 32  # processes run at once by run_many; more wait for a free slot
+MAX_PARALLEL = 64  # processes run at once by run_many; more wait for a free slot
 _KILL_GRACE = 1.0  # seconds to wait, in all, for killed programs to be reaped
 
 
