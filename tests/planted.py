@@ -122,3 +122,16 @@ def posix_acl_granting_write(uid: int) -> bytes:
     entries = [(0x01, 7, 0xFFFFFFFF), (0x02, 7, uid), (0x04, 5, 0xFFFFFFFF), (0x10, 7, 0xFFFFFFFF)]
     entries.append((0x20, 5, 0xFFFFFFFF))
     return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+
+
+def hook_argv(*args: str, system_config: Path | None = None) -> list[str]:
+    """``python -m dkms_rustc ARGS`` as a real process, but reading ``system_config`` (default:
+    none) instead of /etc/dkms-rustc.conf, which other things on a shared machine may create."""
+    import sys
+
+    code = (
+        "import runpy, sys; from pathlib import Path; import dkms_rustc.config as c; "
+        f"c.SYSTEM_CONFIG = Path({str(system_config or '/nonexistent/dkms-rustc.conf')!r}); "
+        "sys.argv = ['dkms-rustc', *sys.argv[1:]]; runpy.run_module('dkms_rustc', run_name='__main__')"
+    )
+    return [sys.executable, "-c", code, *args]

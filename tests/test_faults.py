@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -166,8 +165,10 @@ def test_whole_hook_as_a_process_is_bounded_when_everything_hangs(
         searches += ["--search", str(tc)]
     build = base / "build"
     build.mkdir()
-    argv = [sys.executable, "-m", "dkms_rustc", command, "--kernel-dir", str(kernel_trees["stable"])]
-    argv += ["--config", str(_conf(base)), *searches]
+    argv = planted.hook_argv(
+        command, "--kernel-dir", str(kernel_trees["stable"]), "--config", str(_conf(base))
+    )
+    argv += searches
     if command == "pre-build":
         argv += ["--build-dir", str(build)]
     start = time.monotonic()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -150,7 +149,7 @@ def _assert_concrete_compiler(rustc: str, version_text: str) -> None:
 
 
 def test_hostile_tree_as_a_real_process(kernel_trees: dict[str, Path], base: Path) -> None:
-    """The same through ``python -m dkms_rustc``, started in the build dir like DKMS does."""
+    """The same as a real process (tests/planted.hook_argv), started in the build dir like DKMS."""
     real = _need("stable")
     marker = base / "MARKER"
     build, env = _hostile_module(base, real.version_text, marker)
@@ -160,16 +159,9 @@ def test_hostile_tree_as_a_real_process(kernel_trees: dict[str, Path], base: Pat
     environment.update(env)
     environment["PYTHONPATH"] = str(SRC)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dkms_rustc",
-            "pre-build",
-            "--kernel-dir",
-            str(kernel_trees["stable"]),
-            "--config",
-            str(_conf(base)),
-        ],
+        planted.hook_argv(
+            "pre-build", "--kernel-dir", str(kernel_trees["stable"]), "--config", str(_conf(base))
+        ),
         cwd=build,
         env=environment,
         capture_output=True,
