@@ -1,47 +1,114 @@
 """Compiler versions recorded in ELF files: proc-macro ``.rustc`` sections, ``.comment`` lines.
 
-pyelftools is imported only when an ELF file is actually read: it costs more to import than
-the rest of the hook's hot path, and a warm run reads ELF results from the cache instead.
+Only the ELF header, the section header table and the section name table are read, by a
+small parser with hard limits: the files may come from a tree someone else controls, and a
+general ELF library walks whatever a crafted header announces (hundreds of thousands of
+sections, names without an end) for as long as it takes.
 """
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from dkms_rustc.fileio import open_regular
 from dkms_rustc.rmeta import MetadataError, version_from_header
 
 _SECTION_HEADER = 16  # 8-byte magic ("rust\0\0\0" + format) and an 8-byte length
 _MAX_SECTION = 64 * 1024 * 1024
+_MAX_SECTIONS = 10_000  # a proc macro has about 40
+_MAX_NAMES = 1024 * 1024  # the section name table
+_SHT_NOBITS = 8
+_SHN_XINDEX = 0xFFFF
 
 
 class ElfError(Exception):
     """The file is not an ELF file this tool can read, or lacks the section."""
 
 
-def _section_bytes(stream: BinaryIO, name: str, limit: int) -> bytes:
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
+class _Section(NamedTuple):
+    name: int
+    type: int
+    offset: int
+    size: int
+    link: int
 
+
+def _read_exactly(stream: BinaryIO, offset: int, size: int, what: str) -> bytes:
+    stream.seek(offset)
+    data = stream.read(size)
+    if len(data) != size:
+        raise ElfError(f"not a readable ELF file ({what} lies outside the file)")
+    return data
+
+
+def _sections(stream: BinaryIO) -> tuple[list[_Section], int]:
+    """Every section header and the index of the section name table."""
+    head = stream.read(64)
+    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
+        raise ElfError("not a readable ELF file (truncated header or unknown class)")
+    order = "<" if head[5] == 1 else ">"
+    wide = head[4] == 2
+    if wide:
+        if len(head) < 64:
+            raise ElfError("not a readable ELF file (truncated header)")
+        (shoff,) = struct.unpack_from(order + "Q", head, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", head, 0x3A)
+        layout, needed = order + "IIQQQQI", 64
+    else:
+        (shoff,) = struct.unpack_from(order + "I", head, 0x20)
+        shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", head, 0x2E)
+        layout, needed = order + "IIIIIII", 40
+    if shoff == 0:
+        return [], 0
+    if shentsize < needed:
+        raise ElfError(f"not a readable ELF file (section headers of {shentsize} bytes)")
+
+    def section(raw: bytes) -> _Section:
+        name, kind, _flags, _addr, offset, size, link = struct.unpack_from(layout, raw)
+        return _Section(name, kind, offset, size, link)
+
+    first = section(_read_exactly(stream, shoff, shentsize, "the section table"))
+    count = shnum or first.size  # more than 0xff00 sections: the count is in the first header
+    if count > _MAX_SECTIONS:
+        raise ElfError(f"implausibly many sections ({count})")
+    table = _read_exactly(stream, shoff, count * shentsize, "the section table")
+    headers = [section(table[index * shentsize : (index + 1) * shentsize]) for index in range(count)]
+    if shstrndx == _SHN_XINDEX:
+        shstrndx = first.link
+    return headers, shstrndx
+
+
+def _section_bytes(stream: BinaryIO, name: str, limit: int) -> bytes:
     try:
-        elf = ELFFile(stream)
-        section = elf.get_section_by_name(name)
-        if section is None:
-            raise ElfError(f"no {name} section")
-        if section["sh_type"] == "SHT_NOBITS":
-            raise ElfError(f"{name} section holds no data")
-        size = int(section["sh_size"])
-        if size > _MAX_SECTION:
-            raise ElfError(f"{name} section is implausibly large ({size} bytes)")
-        stream.seek(int(section["sh_offset"]))
-        return stream.read(min(size, limit))
-    except ElfError:
-        raise
-    except (ELFError, ValueError, KeyError, IndexError, AssertionError, EOFError) as error:
+        return _find_section(stream, name, limit)
+    except (struct.error, OverflowError, ValueError) as error:  # offsets beyond what seek takes
         raise ElfError(f"not a readable ELF file ({error})") from error
-    except Exception as error:  # pyelftools raises construct errors of many kinds
-        raise ElfError(f"not a readable ELF file ({type(error).__name__})") from error
+
+
+def _find_section(stream: BinaryIO, name: str, limit: int) -> bytes:
+    headers, names_index = _sections(stream)
+    if not headers:
+        raise ElfError(f"no {name} section")
+    if names_index >= len(headers):
+        raise ElfError("not a readable ELF file (no section name table)")
+    names_header = headers[names_index]
+    if names_header.size > _MAX_NAMES:
+        raise ElfError(f"not a readable ELF file (a section name table of {names_header.size} bytes)")
+    names = _read_exactly(stream, names_header.offset, names_header.size, "the section name table")
+    wanted = name.encode()
+    for header in headers:
+        end = names.find(b"\0", header.name)
+        if header.name >= len(names) or names[header.name : end if end >= 0 else None] != wanted:
+            continue
+        if header.type == _SHT_NOBITS:
+            raise ElfError(f"{name} section holds no data")
+        if header.size > _MAX_SECTION:
+            raise ElfError(f"{name} section is implausibly large ({header.size} bytes)")
+        stream.seek(header.offset)
+        return stream.read(min(header.size, limit))
+    raise ElfError(f"no {name} section")
 
 
 def read_rustc_section_version(path: Path) -> str:
