@@ -72,13 +72,27 @@ def write_selection(build_dir: Path, words: Sequence[str]) -> Path:
 
 
 def _make_literal(text: str) -> str:
-    """``text`` as the right-hand side of a make ``:=`` assignment, printed verbatim."""
-    return printable(text.replace("\n", " ")).replace("$", "$$").replace("#", "\\#")
+    """``text`` as the right-hand side of a make ``:=`` assignment, printed verbatim.
+
+    ``$`` doubles; ``#`` (a comment, even after backslashes) comes from a variable; a
+    trailing backslash (a line continuation) and leading blanks (stripped by make) are
+    fenced off with an empty variable; control characters are escaped first.
+    """
+    literal = printable(text.replace("\n", " ")).replace("$", "$$").replace("#", "$(dkms_rustc_hash)")
+    if literal[:1].isspace():
+        literal = "$(dkms_rustc_empty)" + literal
+    if literal.endswith("\\"):
+        literal += "$(dkms_rustc_empty)"
+    return literal
 
 
 def refusal_makefile(lines: Sequence[str], last: str) -> str:
     """A makefile that prints ``lines`` and stops with ``last`` as make's error."""
-    out = ["# Written by dkms-rustc pre-build: this module build was refused. See its messages below."]
+    out = [
+        "# Written by dkms-rustc pre-build: this module build was refused. See its messages below.",
+        "dkms_rustc_hash := \\#",
+        "dkms_rustc_empty :=",
+    ]
     for number, line in enumerate(lines):
         out.append(f"dkms_rustc_line_{number} := {_make_literal(line)}")
         out.append(f"$(info $(dkms_rustc_line_{number}))")
