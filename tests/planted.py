@@ -18,9 +18,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import struct
 from pathlib import Path
 
 HOST = "x86_64-unknown-linux-gnu"
+RMETA_MAGIC = b"rust\0\0\0"
 USER_UID = 1000  # an ordinary user; no passwd entry is needed to own files
 BEHAVIOURS = (
     "ok",
@@ -117,8 +119,6 @@ def chown_tree(path: Path, uid: int = USER_UID, gid: int = USER_UID) -> None:
 
 def posix_acl_granting_write(uid: int) -> bytes:
     """The ``system.posix_acl_access`` value of ``u::rwx,u:<uid>:rwx,g::r-x,m::rwx,o::r-x``."""
-    import struct
-
     entries = [(0x01, 7, 0xFFFFFFFF), (0x02, 7, uid), (0x04, 5, 0xFFFFFFFF), (0x10, 7, 0xFFFFFFFF)]
     entries.append((0x20, 5, 0xFFFFFFFF))
     return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
@@ -135,3 +135,106 @@ def hook_argv(*args: str, system_config: Path | None = None) -> list[str]:
         "sys.argv = ['dkms-rustc', *sys.argv[1:]]; runpy.run_module('dkms_rustc', run_name='__main__')"
     )
     return [sys.executable, "-c", code, *args]
+
+
+# -- synthetic files: crate metadata headers and ELF files -----------------------------------
+
+
+def _leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def rmeta_header(fmt: int, version: str, position: bytes = bytes(8)) -> bytes:
+    """The start of a ``.rmeta`` file of metadata format ``fmt`` naming ``version``."""
+    raw = version.encode()
+    width = 8 if fmt >= 9 else 4
+    return (
+        RMETA_MAGIC + bytes([fmt]) + position[:width].ljust(width, b"\0") + _leb128(len(raw)) + raw + b"\xc1"
+    )
+
+
+def build_elf(sections: list[tuple[str, int, bytes]], *, wide: bool = True, little: bool = True) -> bytes:
+    """A minimal ELF file holding ``(name, sh_type, data)`` sections and a name table."""
+    order = "<" if little else ">"
+    names = b"\0"
+    name_offsets = []
+    for name, _, _ in sections:
+        name_offsets.append(len(names))
+        names += name.encode() + b"\0"
+    names_offset = len(names)
+    names += b".shstrtab\0"
+    header_size = 64 if wide else 52
+    contents = [data for _, _, data in sections] + [names]
+    offsets = []
+    position = header_size
+    for content in contents:
+        offsets.append(position)
+        position += len(content)
+    table = position
+    shdr = order + "IIQQQQIIQQ" if wide else order + "IIIIIIIIII"
+    entries = [struct.pack(shdr, *([0] * 10))]
+    kinds = [kind for _, kind, _ in sections] + [3]
+    for name_offset, kind, offset, content in zip([*name_offsets, names_offset], kinds, offsets, contents):
+        entries.append(struct.pack(shdr, name_offset, kind, 0, 0, offset, len(content), 0, 0, 1, 0))
+    ident = b"\x7fELF" + bytes([2 if wide else 1, 1 if little else 2, 1]) + bytes(9)
+    if wide:
+        rest = struct.pack(
+            order + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, table, 0, 64, 56, 0, 64, len(entries), len(entries) - 1
+        )
+    else:
+        rest = struct.pack(
+            order + "HHIIIIIHHHHHH", 3, 3, 1, 0, 0, table, 0, 52, 32, 0, 40, len(entries), len(entries) - 1
+        )
+    return ident + rest + b"".join(contents) + b"".join(entries)
+
+
+def rustc_section(version: str) -> bytes:
+    """A proc macro's ``.rustc`` section naming ``version``."""
+    blob = rmeta_header(10, version, bytes(8))
+    return RMETA_MAGIC + b"\x0a" + struct.pack("<Q", len(blob)) + blob
+
+
+SYNTHETIC_VERSION = "rustc 1.95.0 (59807616e 2026-04-14)"
+
+
+def synthetic_kernel_tree(dest: Path, version_text: str = SYNTHETIC_VERSION) -> Path:
+    """A kbuild-style tree made without any compiler: config files, ``rust/*.rmeta`` headers
+    and a ``libmacros.so`` whose ``.rustc`` section name ``version_text``. Only the files this
+    tool reads are real; a fake compiler (fake_toolchain) "passes" its test compile."""
+    config = {
+        "CONFIG_RUST": "y",
+        "CONFIG_RUSTC_VERSION_TEXT": version_text,
+        "CONFIG_BINDGEN_VERSION_TEXT": "bindgen 0.72.1",
+        "CONFIG_RUSTC_VERSION": "109500",
+        "CONFIG_RUSTC_LLVM_VERSION": "220102",
+    }
+    files = {
+        "Makefile": "# stand-in kernel Makefile\n",
+        ".config": "".join(
+            f'{key}="{value}"\n' if not value.isdigit() and value != "y" else f"{key}={value}\n"
+            for key, value in config.items()
+        ),
+        "include/config/auto.conf": "".join(f"{key}={value}\n" for key, value in config.items()),
+        "include/config/kernel.release": "7.2.0-synthetic\n",
+        "scripts/Makefile.build": "rust_flags = --extern kernel --extern pin_init\n",
+        "scripts/min-tool-version.sh": (
+            'case "$1" in\nrustc)\n\techo 1.85.0\n\t;;\nbindgen)\n\techo 0.71.1\n\t;;\nesac\n'
+        ),
+        "scripts/target.json": "{}\n",
+    }
+    for relative, content in files.items():
+        path = dest / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    rust = dest / "rust"
+    rust.mkdir(parents=True, exist_ok=True)
+    for crate in ("core", "compiler_builtins", "kernel", "pin_init"):
+        (rust / f"lib{crate}.rmeta").write_bytes(rmeta_header(10, version_text) + bytes(64))
+    (rust / "libmacros.so").write_bytes(build_elf([(".rustc", 1, rustc_section(version_text))]))
+    return dest

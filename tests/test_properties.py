@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import kerneltree
+import planted
 from dkms_rustc import cache as cache_module
 from dkms_rustc import config as config_module
 from dkms_rustc import kconfig, probe, rmeta, text, versions
@@ -183,24 +184,6 @@ def test_rustc_verbose_output_never_raises(output: str) -> None:
 # -- crate metadata headers ------------------------------------------------------------------
 
 
-def _leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _header(fmt: int, version: str, position: bytes) -> bytes:
-    raw = version.encode()
-    width = 8 if fmt >= 9 else 4
-    return (
-        rmeta.MAGIC + bytes([fmt]) + position[:width].ljust(width, b"\0") + _leb128(len(raw)) + raw + b"\xc1"
-    )
-
-
 version_strings = st.text(
     st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")), max_size=120
 ).map(lambda tail: "rustc " + tail)
@@ -209,7 +192,7 @@ version_strings = version_strings.filter(str.isprintable)
 
 @given(st.integers(min_value=6, max_value=255), version_strings, st.binary(min_size=8, max_size=8))
 def test_metadata_headers_round_trip(fmt: int, version: str, position: bytes) -> None:
-    assert rmeta.version_from_header(_header(fmt, version, position)) == version
+    assert rmeta.version_from_header(planted.rmeta_header(fmt, version, position)) == version
 
 
 @given(st.binary(max_size=600))
@@ -225,7 +208,9 @@ def test_any_bytes_as_metadata_raise_only_metadata_error(data: bytes) -> None:
 
 @given(st.data())
 def test_mutated_real_headers_raise_only_metadata_error(data: st.DataObject) -> None:
-    real = bytearray(_header(10, "rustc 1.95.0 (59807616e 2026-04-14)", bytes(8)) + os.urandom(64))
+    real = bytearray(
+        planted.rmeta_header(10, "rustc 1.95.0 (59807616e 2026-04-14)", bytes(8)) + os.urandom(64)
+    )
     for _ in range(data.draw(st.integers(min_value=1, max_value=6))):
         index = data.draw(st.integers(min_value=0, max_value=len(real) - 1))
         real[index] = data.draw(st.integers(min_value=0, max_value=255))
@@ -244,56 +229,16 @@ def test_any_rmeta_file_raises_only_metadata_or_os_errors(scratch: Path, data: b
 # -- ELF sections ----------------------------------------------------------------------------
 
 
-def build_elf(sections: list[tuple[str, int, bytes]], *, wide: bool = True, little: bool = True) -> bytes:
-    """A minimal ELF file holding ``(name, sh_type, data)`` sections and a name table."""
-    order = "<" if little else ">"
-    names = b"\0"
-    name_offsets = []
-    for name, _, _ in sections:
-        name_offsets.append(len(names))
-        names += name.encode() + b"\0"
-    names_offset = len(names)
-    names += b".shstrtab\0"
-    header_size = 64 if wide else 52
-    contents = [data for _, _, data in sections] + [names]
-    offsets = []
-    position = header_size
-    for content in contents:
-        offsets.append(position)
-        position += len(content)
-    table = position
-    shdr = order + "IIQQQQIIQQ" if wide else order + "IIIIIIIIII"
-    entries = [struct.pack(shdr, *([0] * 10))]
-    kinds = [kind for _, kind, _ in sections] + [3]
-    for name_offset, kind, offset, content in zip([*name_offsets, names_offset], kinds, offsets, contents):
-        entries.append(struct.pack(shdr, name_offset, kind, 0, 0, offset, len(content), 0, 0, 1, 0))
-    ident = b"\x7fELF" + bytes([2 if wide else 1, 1 if little else 2, 1]) + bytes(9)
-    if wide:
-        rest = struct.pack(
-            order + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, table, 0, 64, 56, 0, 64, len(entries), len(entries) - 1
-        )
-    else:
-        rest = struct.pack(
-            order + "HHIIIIIHHHHHH", 3, 3, 1, 0, 0, table, 0, 52, 32, 0, 40, len(entries), len(entries) - 1
-        )
-    return ident + rest + b"".join(contents) + b"".join(entries)
-
-
-def rustc_section(version: str) -> bytes:
-    blob = _header(10, version, bytes(8))
-    return rmeta.MAGIC + b"\x0a" + struct.pack("<Q", len(blob)) + blob
-
-
 @SETTINGS
 @given(version_strings, st.booleans(), st.booleans(), st.lists(st.text("abcdefgh._", max_size=8), max_size=5))
 def test_rustc_sections_round_trip(
     scratch: Path, version: str, wide: bool, little: bool, others: list[str]
 ) -> None:
-    assume(len(rustc_section(version)) - 16 <= 4096)
+    assume(len(planted.rustc_section(version)) - 16 <= 4096)
     sections = [(name or ".x", 1, b"data") for name in others]
-    sections.insert(len(sections) // 2, (".rustc", 1, rustc_section(version)))
+    sections.insert(len(sections) // 2, (".rustc", 1, planted.rustc_section(version)))
     sections.append((".comment", 1, b"GCC: (Debian) 12\0rustc version 1.95.0 (59807616e 2026-04-14)\0"))
-    path = _write(scratch, build_elf(sections, wide=wide, little=little), "lib.so")
+    path = _write(scratch, planted.build_elf(sections, wide=wide, little=little), "lib.so")
     assert read_rustc_section_version(path) == version
     assert read_comment_lines(path) == ["GCC: (Debian) 12", "rustc version 1.95.0 (59807616e 2026-04-14)"]
 
@@ -320,8 +265,11 @@ def test_any_bytes_as_elf_raise_only_elf_or_os_errors(scratch: Path, data: bytes
 @given(st.data())
 def test_mutated_elf_raises_only_elf_or_os_errors(scratch: Path, data: st.DataObject) -> None:
     original = bytearray(
-        build_elf(
-            [(".text", 1, b"\x90" * 32), (".rustc", 1, rustc_section("rustc 1.95.0 (59807616e 2026-04-14)"))],
+        planted.build_elf(
+            [
+                (".text", 1, b"\x90" * 32),
+                (".rustc", 1, planted.rustc_section("rustc 1.95.0 (59807616e 2026-04-14)")),
+            ],
             wide=data.draw(st.booleans()),
         )
     )

@@ -36,7 +36,13 @@ def open_regular_fd(path: str | os.PathLike[str], *, follow_symlinks: bool = Tru
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     if not follow_symlinks:
         flags |= os.O_NOFOLLOW
-    fd = os.open(path, flags)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno != errno.ENXIO:  # a socket (or a device without a driver)
+            raise
+        mode = os.stat(path).st_mode
+        raise NotRegularFileError(errno.EINVAL, f"is {_kind(mode)}, not a regular file", str(path)) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

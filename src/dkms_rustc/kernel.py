@@ -278,6 +278,16 @@ def _minimums(roots: tuple[Path, ...], kernelrelease: str | None) -> tuple[str |
     return None, None, "unknown"
 
 
+def _target_spec(roots: tuple[Path, ...], notes: list[str]) -> Path | None:
+    """scripts/target.json, which rustc reads in the test compile: a regular file or nothing
+    (a FIFO there would stall the compiler until its timeout)."""
+    path = _find(roots, "scripts/target.json")
+    if path is None or path.is_file():
+        return path
+    notes.append(f"{path} is not a regular file; the test compile does without it")
+    return None
+
+
 def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> KernelRust:
     """Everything the tree says about Rust. Raises KernelTreeError for a missing or broken tree."""
     if not tree.exists():
@@ -347,6 +357,6 @@ def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> K
         min_rustc=min_rustc,
         min_bindgen=min_bindgen,
         minimums_source=minimums_source,
-        target_spec=_find(roots, "scripts/target.json"),
+        target_spec=_target_spec(roots, notes),
         notes=tuple(notes),
     )
