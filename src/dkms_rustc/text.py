@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 # Control characters (terminal escapes, carriage returns), format characters (bidirectional
 # overrides that reorder what the reader sees) and lone surrogates (undecodable file names).
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
@@ -13,6 +11,8 @@ def printable(text: str) -> str:
     """``text`` with every control, format or undecodable character written as an escape."""
     if text.isprintable():
         return text
+    import unicodedata  # only for text that needs it
+
     out: list[str] = []
     for char in text:
         if char == "\t" or unicodedata.category(char) not in _UNPRINTABLE:
