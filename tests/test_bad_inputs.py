@@ -439,6 +439,17 @@ CASES = [
         "min-tool-version.sh a FIFO", OK, "building with", _tree_file("scripts/min-tool-version.sh", "fifo")
     ),
     Case("Makefile.build garbage", OK, "building with", _tree_file("scripts/Makefile.build", "garbage")),
+    # Text that made line-spanning patterns take quadratic time (minutes to hours).
+    Case("Makefile of a million blank lines", OK, "building with", _write("Makefile", b"\t\n" * 500_000)),
+    Case(
+        ".kernelvariables of blank lines", OK, "building with", _write(".kernelvariables", b"\n" * 1_000_000)
+    ),
+    Case(
+        "min-tool-version.sh of 150000 case labels",
+        OK,
+        "building with",
+        _write("scripts/min-tool-version.sh", b"rustc)\n" * 150_000),
+    ),
     Case(
         "kernel.release with control characters",
         OK,

@@ -18,7 +18,7 @@ from pathlib import Path
 from dkms_rustc import runner
 from dkms_rustc.config import Settings
 from dkms_rustc.toolchains import home_of_uid
-from dkms_rustc.trust import untrusted_reason
+from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
 from dkms_rustc.versions import RustcVersion, parse_rustc_version
 
 INSTALL_TIMEOUT = 900.0
@@ -85,7 +85,13 @@ def install(expected_text: str, settings: Settings) -> Outcome:
                 "(looked for ~/.cargo/bin/rustup, /usr/bin/rustup, /usr/local/bin/rustup; set rustup = PATH)"
             ],
         )
-    reason = untrusted_reason(program, trusted_dirs=settings.trusted_dirs)
+    # rustup acts on the name it is called by, so the path is run as it is (not resolved): the
+    # directory holding it must be root's as well, or the link could be swapped before it runs.
+    reason = untrusted_reason(program, trusted_dirs=settings.trusted_dirs) or (
+        None
+        if is_inside_any(program.parent, settings.trusted_dirs)
+        else untrusted_directory_reason(program.parent)
+    )
     if reason:
         return Outcome(False, lines=[f"auto_install: not attempted: {program} is not trusted ({reason})"])
     home = settings.rustup_home or root_home() / ".rustup"

@@ -17,9 +17,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dkms_rustc.fileio import read_prefix
+
 DKMS_TREE = Path("/var/lib/dkms")
 DKMS_ETC = Path("/etc/dkms")
-_EXCLUSIVE_RE = re.compile(r"^\s*BUILD_EXCLUSIVE_CONFIG\s*=.*\bCONFIG_RUST\b", re.MULTILINE)
+_EXCLUSIVE_RE = re.compile(
+    r"^[ \t]*BUILD_EXCLUSIVE_CONFIG[ \t]*=.*\bCONFIG_RUST\b", re.MULTILINE
+)  # line-local
 _HOOK_RE = re.compile(r"dkms-rustc")
 _MAX_CONF = 256 * 1024
 _MAX_SCAN = 5000  # directory entries looked at when searching a source tree for .rs files
@@ -50,9 +54,8 @@ class DkmsModule:
 
 
 def _read(path: Path) -> str:
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(_MAX_CONF).decode("utf-8", "replace")
+    try:  # a module's files: a FIFO or device there must not stall the scan
+        return read_prefix(path, _MAX_CONF).decode("utf-8", "replace")
     except OSError:
         return ""
 

@@ -29,9 +29,12 @@ _BUILTIN_MINIMUMS: tuple[tuple[tuple[int, int], str, str], ...] = (
 _EXTERN_RE = re.compile(
     r"--extern[ =](?:(?:force|noprelude|priv)(?:,(?:force|noprelude|priv))*:)?([A-Za-z_]\w*)"
 )
-_INCLUDE_RE = re.compile(r"^\s*-?include\s+(\S+)\s*$", re.MULTILINE)
+# Line-local patterns ([ \t], not \s, around ^ and $): \s would span lines and make a file of
+# blank lines cost quadratic time.
+_INCLUDE_RE = re.compile(r"^[ \t]*-?include[ \t]+(\S+)[ \t\r]*$", re.MULTILINE)
 _MAKE_C_RE = re.compile(r"(?:^|\s)-C\s*(\S+)")
-_MIN_TOOL_BLOCK_RE = re.compile(r"^\s*(rustc|bindgen)\)\s*$(.*?)^\s*;;", re.MULTILINE | re.DOTALL)
+_MIN_TOOL_LABEL_RE = re.compile(r"^\s*(rustc|bindgen)\)\s*$")
+_MIN_TOOL_BLOCK_LINES = 40
 _ECHO_VERSION_RE = re.compile(r"\becho\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
 _MAX_MAKEFILE = 1024 * 1024
 
@@ -122,7 +125,9 @@ def _find(roots: tuple[Path, ...], relative: str) -> Path | None:
     return None
 
 
-_KERNELVARIABLES_RE = re.compile(r"^\s*override\s+KERNELRELEASE\s*:?=\s*(\S+)\s*$", re.MULTILINE)
+_KERNELVARIABLES_RE = re.compile(
+    r"^[ \t]*override[ \t]+KERNELRELEASE[ \t]*:?=[ \t]*(\S+)[ \t\r]*$", re.MULTILINE
+)
 
 
 def _read_kernelrelease(roots: tuple[Path, ...]) -> str | None:
@@ -253,13 +258,28 @@ def _parse_min_tool_versions(text: str) -> dict[str, str]:
 
     7.2 writes ``if [ "$SRCARCH" = "s390" ]; then echo 1.96.0; else echo 1.85.0; fi``: the
     ``else`` branch is the general minimum, an architecture-specific one comes first.
+    Read line by line (a ``case`` label, then up to its ``;;``), so the time is linear in
+    the file, whatever it holds.
     """
     found: dict[str, str] = {}
-    for tool, block in _MIN_TOOL_BLOCK_RE.findall(text):
-        general = block.rsplit("else", 1)[-1]
-        match = _ECHO_VERSION_RE.search(general) or _ECHO_VERSION_RE.search(block)
-        if match:
-            found[tool] = match.group(1)
+    tool: str | None = None
+    block: list[str] = []
+    for line in text.splitlines():
+        label = _MIN_TOOL_LABEL_RE.match(line)
+        if label:
+            tool, block = label.group(1), []
+            continue
+        if tool is None:
+            continue
+        if line.strip().startswith(";;") or len(block) >= _MIN_TOOL_BLOCK_LINES:
+            body = "\n".join(block)
+            general = body.rsplit("else", 1)[-1]
+            match = _ECHO_VERSION_RE.search(general) or _ECHO_VERSION_RE.search(body)
+            if match:
+                found[tool] = match.group(1)
+            tool = None
+            continue
+        block.append(line)
     return found
 
 
