@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -92,8 +93,6 @@ def _setup(base: Path) -> Setup:
 def _replace(path: Path, how: str) -> None:
     """Put something else where ``path`` was: a FIFO, a directory, a loop, a device, EIO..."""
     if path.is_dir() and not path.is_symlink():
-        import shutil
-
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
@@ -615,3 +614,26 @@ def test_json_output_for_bad_input_is_json(tmp_path: Path, capsys: pytest.Captur
         code = main(["check", "--json", *setup.arguments()[1:]])
     data = json.loads(capsys.readouterr().out)
     assert (code, data["verdict"], data["exit_code"]) == (ERROR, "error", ERROR)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_env_refusal_never_lets_make_expand_what_it_quotes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``dkms-rustc env`` output is sourced by a shell and then read by make: a $kernelver
+    holding make syntax must reach make as text, never as a $(shell ...) call."""
+    setup = _setup(tmp_path)
+    marker = tmp_path / "EXPANDED"
+    monkeypatch.setenv("kernelver", f"6.1 $(shell touch {marker})")
+    with _time_limit(TIME_LIMIT):
+        code = main(["env", "--config", str(setup.conf), "--module", "m"])
+    out, err = capsys.readouterr()
+    assert code == ERROR and "is not a kernel release" in err
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("all:\n\t@echo compiling with $(RUSTC)\n")
+    result = subprocess.run(
+        ["sh", "-c", f"{out}\nexec make -s -f {makefile}"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode != 0
+    assert "dkms-rustc: " in result.stderr and "compiling with" not in result.stdout
+    assert not marker.exists()

@@ -35,6 +35,8 @@ _UNSAFE_IN_ERROR = re.compile(r"[()$#\\\n]")
 def _stop_text(headline: str, release: str) -> str:
     """The reason as make's $(error ...) argument: no parentheses, dollars, hashes or escapes."""
     text = _UNSAFE_IN_ERROR.sub(" ", headline)
+    # The release too: it may come from the kernel tree's files or an unvalidated $kernelver.
+    release = _UNSAFE_IN_ERROR.sub("", release).replace(" ", "") or "KVER"
     return f"$(error dkms-rustc: {text} -- run: dkms-rustc check -k {release})"
 
 
