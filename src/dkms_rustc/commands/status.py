@@ -17,6 +17,7 @@ from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
 from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Assessment, Request, assess, prepare_toolchains
+from dkms_rustc.text import printable
 
 MODULES_DIR = Path("/lib/modules")
 _NUMBER_RE = re.compile(r"(\d+)")
@@ -207,5 +208,6 @@ def run(args: argparse.Namespace) -> int:
         for entry, assessment in results:
             out += ["", f"kernel {entry.release or entry.tree}:"]
             out += [f"  {line}" for line in report.human_lines(assessment, True)]
-    sys.stdout.write("\n".join(out) + "\n")
+    # Names come from directories others may have made: nothing a terminal would interpret.
+    sys.stdout.write("\n".join(printable(line) for line in out) + "\n")
     return code
