@@ -56,6 +56,7 @@ def test_disk_full_injected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
 def test_disk_really_full(tmp_path: Path) -> None:
     with _tmpfs(tmp_path / "small", "size=4k") as small:
@@ -67,6 +68,7 @@ def test_disk_really_full(tmp_path: Path) -> None:
         assert _leftovers(small) == []
 
 
+@pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
 def test_read_only_build_dir(tmp_path: Path) -> None:
     with _tmpfs(tmp_path / "ro", "ro,size=64k") as read_only:

@@ -24,7 +24,10 @@ from dkms_rustc import config, runner, toolchains
 from dkms_rustc.cli import main
 from dkms_rustc.handoff import ARGS_FILE
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant files owned by others")
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant files owned by others"),
+]
 
 TOOLCHAINS = kerneltree.find_real_toolchains()
 UID = planted.USER_UID
