@@ -12,7 +12,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import BinaryIO
+
+TYPE_CHECKING = False  # typing costs an import the warm path does without
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class NotRegularFileError(OSError):

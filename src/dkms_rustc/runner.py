@@ -11,13 +11,15 @@ import collections
 import contextlib
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # subprocess and selectors are imported when a program is run: a warm run runs none
+# typing, subprocess, selectors and signal cost milliseconds to import: they are imported when
+# a program is actually run (a warm run runs none), typing only by the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Sequence
 
 MINIMAL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_TIMEOUT = 5.0
