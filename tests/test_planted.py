@@ -503,3 +503,60 @@ def test_kernel_proc_macros_are_loaded_only_from_a_trusted_tree(
         warnings = "\n".join(data["warnings"])  # type: ignore[arg-type]
         assert "test compile skipped: the kernel tree is not trusted" in warnings
         assert f"owned by uid {UID}" in warnings
+
+
+# -- auto_install's rustup (opt-in, system file only): the same rules -------------------------
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "rustup owned by a user",
+        "rustup's directory group-writable",
+        "a link in a group-writable dir",
+        "root's",
+    ],
+)
+def test_auto_install_runs_only_a_rustup_only_root_can_change(
+    where: str,
+    kernel_trees: dict[str, Path],
+    base: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No installed compiler matches, so auto_install runs rustup: a planted one never runs."""
+    _stable()
+    marker = base / "MARKER"
+    rustup = base / "tools" / "bin" / "rustup"
+    rustup.parent.mkdir(parents=True)
+    rustup.write_text(f'#!/bin/sh\necho "ran: $0 $*" >> {marker}\nexit 1\n')
+    rustup.chmod(0o755)
+    if where == "rustup owned by a user":
+        os.chown(rustup, UID, UID)
+    elif where == "rustup's directory group-writable":
+        os.chown(rustup.parent, 0, UID)
+        rustup.parent.chmod(0o775)
+    elif where == "a link in a group-writable dir":  # rustup runs by its name: the link is run
+        links = base / "links"
+        links.mkdir()
+        (links / "rustup").symlink_to(rustup)
+        os.chown(links, 0, UID)
+        links.chmod(0o775)
+        rustup = links / "rustup"
+    system = base / "etc" / "dkms-rustc.conf"
+    system.parent.mkdir()
+    system.write_text(
+        f"cache_dir = {base / 'cache'}\nsearch_defaults = no\nauto_install = rustup\n"
+        f"rustup = {rustup}\nrustup_home = {base / 'rustup-home'}\n"
+    )
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
+    code, data = _check(capsys, "--kernel-dir", str(kernel_trees["stable"]))
+    assert (code, data["verdict"]) == (1, "refused")
+    warnings = "\n".join(data["warnings"])  # type: ignore[arg-type]
+    if where == "root's":  # positive control: it is run (and fails, as this stand-in does)
+        assert "toolchain install" in marker.read_text()
+        assert "auto_install: `" in warnings
+    else:
+        assert not marker.exists()
+        assert f"auto_install: not attempted: {rustup} is not trusted" in warnings
+        assert f"uid {UID}" in warnings or f"group {UID}" in warnings
