@@ -16,12 +16,12 @@ import json
 import os
 from pathlib import Path
 
+from dkms_rustc.fileio import open_regular_fd
+
 # typing takes milliseconds to import and only the type checker needs it here.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-from dkms_rustc.fileio import open_regular_fd
 
 FORMAT = 1
 MAX_RECORD = 256 * 1024
