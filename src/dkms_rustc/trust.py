@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import struct
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,6 +43,8 @@ def _acl_writers(path: str, allowed_uids: frozenset[int]) -> str | None:
         if error.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
             return None
         return f"its access control list cannot be read ({error.strerror})"
+    import struct  # only a directory with an access control list gets here
+
     for offset in range(4, len(data) - 7, 8):
         tag, perm, ident = struct.unpack_from("<HHI", data, offset)
         if not perm & _ACL_WRITE:
