@@ -1,9 +1,12 @@
 """Compiler versions recorded in ELF files: proc-macro ``.rustc`` sections, ``.comment`` lines.
 
-Only the ELF header, the section header table and the section name table are read, by a
-small parser with hard limits: the files may come from a tree someone else controls, and a
-general ELF library walks whatever a crafted header announces (hundreds of thousands of
-sections, names without an end) for as long as it takes.
+pyelftools reads the sections. It walks whatever a file's header announces for as long as
+that takes (a crafted proc macro announcing 300000 sections, or section names without an
+end, stalls it for many seconds), and these files may come from a tree someone else
+controls; so :func:`_check_layout` first reads the ELF header, the section header table and
+the section name table with hard limits, and only a file whose layout is plausible is handed
+to pyelftools. pyelftools is imported only when an ELF file is actually read: a warm run
+reads ELF results from the cache instead.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from dkms_rustc.rmeta import MetadataError, version_from_header
 
 _SECTION_HEADER = 16  # 8-byte magic ("rust\0\0\0" + format) and an 8-byte length
 _MAX_SECTION = 64 * 1024 * 1024
-_MAX_SECTIONS = 10_000  # a proc macro has about 40
+_MAX_SECTIONS = 4096  # a proc macro has about 40
 _MAX_NAMES = 1024 * 1024  # the section name table
+_MAX_NAME = 4096  # one section name
 _SHT_NOBITS = 8
 _SHN_XINDEX = 0xFFFF
 
@@ -80,35 +84,49 @@ def _sections(stream: BinaryIO) -> tuple[list[_Section], int]:
     return headers, shstrndx
 
 
-def _section_bytes(stream: BinaryIO, name: str, limit: int) -> bytes:
-    try:
-        return _find_section(stream, name, limit)
-    except (struct.error, OverflowError, ValueError) as error:  # offsets beyond what seek takes
-        raise ElfError(f"not a readable ELF file ({error})") from error
-
-
-def _find_section(stream: BinaryIO, name: str, limit: int) -> bytes:
+def _check_layout(stream: BinaryIO) -> None:
+    """ElfError unless the section table and every section name lie within bounded limits."""
     headers, names_index = _sections(stream)
     if not headers:
-        raise ElfError(f"no {name} section")
+        return
     if names_index >= len(headers):
         raise ElfError("not a readable ELF file (no section name table)")
     names_header = headers[names_index]
     if names_header.size > _MAX_NAMES:
         raise ElfError(f"not a readable ELF file (a section name table of {names_header.size} bytes)")
     names = _read_exactly(stream, names_header.offset, names_header.size, "the section name table")
-    wanted = name.encode()
     for header in headers:
-        end = names.find(b"\0", header.name)
-        if header.name >= len(names) or names[header.name : end if end >= 0 else None] != wanted:
-            continue
-        if header.type == _SHT_NOBITS:
+        end = names.find(b"\0", header.name, header.name + _MAX_NAME)
+        if end < 0:
+            raise ElfError("not a readable ELF file (a section name outside the name table)")
+
+
+def _section_bytes(stream: BinaryIO, name: str, limit: int) -> bytes:
+    try:
+        _check_layout(stream)
+    except (struct.error, OverflowError, ValueError) as error:  # offsets beyond what seek takes
+        raise ElfError(f"not a readable ELF file ({error})") from error
+    stream.seek(0)
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        section = ELFFile(stream).get_section_by_name(name)
+        if section is None:
+            raise ElfError(f"no {name} section")
+        if section["sh_type"] == "SHT_NOBITS":
             raise ElfError(f"{name} section holds no data")
-        if header.size > _MAX_SECTION:
-            raise ElfError(f"{name} section is implausibly large ({header.size} bytes)")
-        stream.seek(header.offset)
-        return stream.read(min(header.size, limit))
-    raise ElfError(f"no {name} section")
+        size = int(section["sh_size"])
+        if size > _MAX_SECTION:
+            raise ElfError(f"{name} section is implausibly large ({size} bytes)")
+        stream.seek(int(section["sh_offset"]))
+        return stream.read(min(size, limit))
+    except ElfError:
+        raise
+    except ELFError as error:
+        raise ElfError(f"not a readable ELF file ({error})") from error
+    except Exception as error:  # pyelftools' parsers raise errors of many kinds on bad input
+        raise ElfError(f"not a readable ELF file ({type(error).__name__})") from error
 
 
 def read_rustc_section_version(path: Path) -> str:
