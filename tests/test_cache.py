@@ -67,3 +67,21 @@ def test_identity_changes_with_content(tmp_path: Path) -> None:
     os.utime(path, ns=(1, 1))
     assert file_identity(path) != first
     assert file_identity(tmp_path / "absent") is None
+
+
+def test_ignored_records_are_shown_as_evidence(tmp_path: Path) -> None:
+    """A damaged record is not used, and -v says so (the admin can see why a run was cold)."""
+    from dkms_rustc.cache import Cache as _Cache
+    from dkms_rustc.decision import error_decision
+    from dkms_rustc.engine import Assessment
+    from dkms_rustc.report import evidence_lines
+
+    cache = _Cache(tmp_path)
+    cache.put("proof", ["k"], "ok")
+    (record,) = tmp_path.iterdir()
+    record.write_text("{")
+    assert cache.get("proof", ["k"]) is None
+    assessment = Assessment(error_decision("x"), cache_notes=list(cache.ignored))
+    assert any(
+        "evidence: cache:" in line and "damaged or foreign" in line for line in evidence_lines(assessment)
+    )

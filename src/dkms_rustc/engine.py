@@ -38,6 +38,7 @@ class Assessment:
     discovery: Discovery | None = None
     proofs: dict[Path, ProofResult] = field(default_factory=dict)
     pinned: decisions.PinChoice | None = None
+    cache_notes: list[str] = field(default_factory=list)  # remembered results not used, and why
 
 
 @dataclass
@@ -186,7 +187,7 @@ def assess(
     if platform is None and verdict.fixes:
         platform = hints.detect_platform()
         verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform, pinned)
-    assessment = Assessment(verdict, rustcs, tools, found, proofs, pinned)
+    assessment = Assessment(verdict, rustcs, tools, found, proofs, pinned, list(cache.ignored))
     if settings.auto_install != "no" and _installable(verdict, proofs):
         return _auto_install(request, settings, cache, platform, assessment)
     return assessment

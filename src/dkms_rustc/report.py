@@ -72,6 +72,7 @@ def evidence_lines(assessment: Assessment) -> list[str]:
         lines.append(
             f"evidence: test compile with {binary}: {'ok' if proof.ok else 'failed'}: {proof.detail}"
         )
+    lines += [f"evidence: cache: {note}" for note in assessment.cache_notes]
     return lines
 
 
