@@ -310,3 +310,18 @@ def test_damaged_kernel_metadata_fails_the_test_compile(
     code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
     assert code == 1
     assert any("could not be loaded" in fix for fix in data["fixes"])  # type: ignore[union-attr]
+
+
+def test_builtin_target_is_used_and_a_foreign_one_is_inconclusive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Headers for a kernel whose arch Makefile names a built-in target (as arm64's does): the
+    test compile uses it. Here the metadata was built for the host, so rustc answers E0461; that
+    says nothing about the compiler, so the exact version match selects it, with a warning."""
+    _need("stable")
+    tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
+    (tree / "arch" / "arm64").mkdir(parents=True)
+    (tree / "arch" / "arm64" / "Makefile").write_text("KBUILD_RUSTFLAGS += --target=aarch64-unknown-none\n")
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    assert code == 0, data["messages"]
+    assert any("inconclusive (error[E0461]" in w for w in data["warnings"])  # type: ignore[union-attr]

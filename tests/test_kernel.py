@@ -54,3 +54,32 @@ def test_debian_split_tree_makefile_is_followed(tmp_path: Path) -> None:
 def test_makefile_with_variables_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "Makefile").write_text("include $(srctree)/Makefile\n-include .kernelvariables\n")
     assert tree_roots(tmp_path) == (tmp_path,)
+
+
+def _arch(tmp_path: Path, arch: str, text: str) -> None:
+    (tmp_path / "arch" / arch).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "arch" / arch / "Makefile").write_text(text)
+
+
+def test_builtin_target_of_the_only_architecture(tmp_path: Path) -> None:
+    from dkms_rustc.kernel import _target_triple
+
+    # arm64's Makefile (Linux 6.12) names a built-in target; headers ship only arch/arm64.
+    _arch(tmp_path, "arm64", "KBUILD_RUSTFLAGS += --target=aarch64-unknown-none-softfloat\n")
+    assert _target_triple((tmp_path,), None) == "aarch64-unknown-none-softfloat"
+    assert _target_triple((tmp_path,), tmp_path / "scripts" / "target.json") is None
+
+
+def test_ambiguous_targets_are_left_alone(tmp_path: Path) -> None:
+    from dkms_rustc.kernel import _target_triple
+
+    _arch(
+        tmp_path,
+        "riscv",
+        "ifeq ($(CONFIG_64BIT),y)\nKBUILD_RUSTFLAGS += --target=riscv64imac-unknown-none-elf\nelse\n"
+        "KBUILD_RUSTFLAGS += --target=riscv32imac-unknown-none-elf\nendif\n",
+    )
+    assert _target_triple((tmp_path,), None) is None
+    _arch(tmp_path / "two", "arm64", "KBUILD_RUSTFLAGS += --target=aarch64-unknown-none\n")
+    _arch(tmp_path / "two", "x86", "KBUILD_RUSTFLAGS += --target=x86_64-unknown-none\n")
+    assert _target_triple((tmp_path / "two",), None) is None

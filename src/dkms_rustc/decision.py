@@ -263,7 +263,7 @@ def decide(
     if pinned is not None:
         selected = _pinned_selection(kernel, pinned, proofs, facts, warnings, failed_proofs)
         pin_proof = proofs.get(pinned.toolchain.binary) if pinned.toolchain is not None else None
-        toolchain_broken = bool(selected is None and pin_proof is not None and pin_proof.compiler_mismatch)
+        toolchain_broken = bool(selected is None and pin_proof is not None and pin_proof.compiler_at_fault)
     pin_binary = pinned.toolchain.binary if pinned is not None and pinned.toolchain else None
     for candidate in [] if selected is not None else matching:
         if candidate.binary == pin_binary:
@@ -275,7 +275,7 @@ def decide(
                 warnings.append(proof.detail)
             break
         failed_proofs.append(f"{candidate.binary}: {proof.detail}")
-        toolchain_broken = toolchain_broken or proof.compiler_mismatch
+        toolchain_broken = toolchain_broken or proof.compiler_at_fault
 
     if selected is None:
         assert kernel.expected_rustc is not None
@@ -288,8 +288,9 @@ def decide(
             lines += [f"test compile: {line}" for line in failed_proofs]
             if toolchain_broken:
                 repair = [
-                    "the compiler is not the build its own files say it is (an interrupted upgrade?): "
-                    "reinstall that toolchain, then run the build again"
+                    "the compiler itself failed (it crashed or hung, or it is not the build its own "
+                    "files say it is: an interrupted upgrade?): reinstall that toolchain, then run "
+                    "the build again"
                 ]
             else:
                 repair = [

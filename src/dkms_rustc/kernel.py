@@ -77,6 +77,7 @@ class KernelRust:
     min_bindgen: str | None
     minimums_source: str
     target_spec: Path | None
+    target_triple: str | None  # a built-in target from arch/<arch>/Makefile (arm64, riscv, ...)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -308,6 +309,37 @@ def _target_spec(roots: tuple[Path, ...], notes: list[str]) -> Path | None:
     return None
 
 
+_RUST_TARGET_RE = re.compile(r"^\s*KBUILD_RUSTFLAGS\s*\+?:?=.*--target=([A-Za-z0-9_.-]+)\s*$")
+
+
+def _target_triple(roots: tuple[Path, ...], target_spec: Path | None) -> str | None:
+    """The built-in ``--target`` kbuild gives rustc where there is no scripts/target.json.
+
+    arm64, riscv and loongarch name a triple in their ``arch/<arch>/Makefile``; headers ship
+    one architecture's directory. Only an unambiguous answer counts: one architecture, one
+    triple (a Makefile choosing between several by configuration is left alone).
+    """
+    if target_spec is not None:
+        return None
+    triples: set[str] = set()
+    architectures = 0
+    for root in roots:
+        try:
+            names = sorted(os.listdir(root / "arch"))
+        except OSError:
+            continue
+        for name in names:
+            text = _read_small(root / "arch" / name / "Makefile")
+            if text is None:
+                continue
+            architectures += 1
+            for line in text.splitlines():
+                match = _RUST_TARGET_RE.match(line)
+                if match and "$" not in match.group(1):
+                    triples.add(match.group(1))
+    return next(iter(triples)) if architectures == 1 and len(triples) == 1 else None
+
+
 def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> KernelRust:
     """Everything the tree says about Rust. Raises KernelTreeError for a missing or broken tree."""
     if not tree.exists():
@@ -356,6 +388,7 @@ def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> K
         missing = tuple(crate for crate in required if not _crate_present(rust_dir, crate))
     min_rustc, min_bindgen, minimums_source = _minimums(roots, release)
 
+    target_spec = _target_spec(roots, notes)
     return KernelRust(
         tree=tree,
         roots=roots,
@@ -377,6 +410,7 @@ def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> K
         min_rustc=min_rustc,
         min_bindgen=min_bindgen,
         minimums_source=minimums_source,
-        target_spec=_target_spec(roots, notes),
+        target_spec=target_spec,
+        target_triple=_target_triple(roots, target_spec),
         notes=tuple(notes),
     )

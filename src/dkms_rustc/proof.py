@@ -35,13 +35,15 @@ class ProofResult:
     ok: bool
     detail: str
     remembered: bool = False
-    skipped: bool = False  # the proof was not attempted (disabled, or the tree is not trusted)
+    skipped: bool = False  # not attempted or inconclusive: the selection rests on the version
     code: str | None = None  # rustc's error code, e.g. "E0514"
+    compiler_failed: bool = False  # the compiler hung, crashed or could not start
 
     @property
-    def compiler_mismatch(self) -> bool:
-        """The compiler is not the build its own files claim (E0514/E0460): a half-done upgrade."""
-        return self.code in ("E0514", "E0460")
+    def compiler_at_fault(self) -> bool:
+        """The compiler, not the kernel's metadata, is what failed: it crashed or hung, or it is
+        not the build its own files claim (E0514/E0460: an interrupted upgrade)."""
+        return self.compiler_failed or self.code in ("E0514", "E0460")
 
 
 def _kernel_identity(kernel: KernelRust) -> list[object] | None:
@@ -85,6 +87,8 @@ def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> li
     if kernel.target_spec is not None:
         # kbuild's own flags for a custom target (x86's scripts/target.json).
         argv += [f"--target={os.path.realpath(kernel.target_spec)}", "-Zunstable-options"]
+    elif kernel.target_triple is not None:
+        argv.append(f"--target={kernel.target_triple}")
     argv.append(str(workdir / "proof.rs"))
     return argv
 
@@ -160,7 +164,7 @@ def prove(
         env = runner.minimal_environment({"RUSTC_BOOTSTRAP": "1"})
         result = runner.run(proof_command(toolchain, kernel, workdir), timeout=timeout, env=env, cwd=workdir)
     except OSError as error:
-        return ProofResult(False, f"test compile could not be prepared: {error}")
+        return ProofResult(False, f"test compile could not be prepared: {error}", compiler_failed=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if result.ok:
@@ -168,9 +172,19 @@ def prove(
             cache.put("proof", key, "ok")
         return ProofResult(True, "a test crate compiled against the kernel's metadata")
     if result.returncode is None or result.returncode < 0 or result.start_error:
-        return ProofResult(False, f"test compile failed: {result.failure()}")
+        return ProofResult(False, f"test compile failed: {result.failure()}", compiler_failed=True)
     code, message = first_error(result.stderr)
     label = f"error[{code}]" if code else "error"
+    if code in ("E0461", "E0462"):
+        # The crate was built for another target than the one this tool could tell: the test
+        # says nothing about the compiler. Select on the version string, and say so.
+        return ProofResult(
+            False,
+            f"test compile inconclusive ({label}: {message}): the kernel's target could not be "
+            "determined; the selection rests on the exact version string",
+            skipped=True,
+            code=code,
+        )
     return ProofResult(
         False, f"test compile against the kernel's metadata failed: {label}: {message}", code=code
     )
