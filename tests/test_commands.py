@@ -144,3 +144,37 @@ def test_toolchains_lists_proxy_and_concrete_compilers(
     stable = next(item for item in data["candidates"] if item["binary"] == str(TOOLCHAINS["stable"].rustc))
     assert stable["version"] == TOOLCHAINS["stable"].version_text
     assert stable["learned_from"].startswith("libcore metadata")
+
+
+def test_env_stops_make_when_the_selection_cannot_be_carried(tmp_path: Path) -> None:
+    """A selected path the shell would split must not turn into "no arguments" (kbuild's rustc)."""
+    from dkms_rustc.commands.env import STOP_VARIABLE, shell_lines
+    from dkms_rustc.decision import Decision
+    from dkms_rustc.engine import Assessment
+
+    decision = Decision(verdict="ok", headline="ok", make_args=("RUSTC=/opt/my rust/bin/rustc",))
+    lines = shell_lines(Assessment(decision), "7.2.0")
+    assert any(line.startswith(f"export {STOP_VARIABLE}=") and "cannot carry" in line for line in lines)
+    assert any("RUSTC=$(" in line for line in lines)
+
+
+def test_policy_exit_status_is_zero_everywhere(
+    nightly_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["check", "--json", "--kernel-dir", str(nightly_tree), *_refusing_conf(tmp_path, "policy = warn\n")]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert (code, data["exit_code"], data["verdict"], data["policy_applied"]) == (0, 0, "refused", "warn")
+
+
+def test_fallback_builds_the_c_variant_for_a_kernel_without_rust(tmp_path: Path) -> None:
+    if "stable" not in TOOLCHAINS:
+        pytest.skip("needs rustup's stable toolchain")
+    tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"], variant="no-rust")
+    conf = tmp_path / "f.conf"
+    conf.write_text(
+        f"cache_dir = {tmp_path / 'c'}\npolicy = fallback\nfallback_make_args = RUST_HELLO_C_ONLY=y\n"
+    )
+    assert _pre_build(tree, tmp_path / "b", "--config", str(conf)) == 0
+    assert (tmp_path / "b" / ARGS_FILE).read_text() == "RUST_HELLO_C_ONLY=y\n"

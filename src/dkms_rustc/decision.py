@@ -51,7 +51,8 @@ class Decision:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        """The verdict's exit status; 0 when a warn or fallback policy lets the build go on."""
+        return 0 if self.policy_applied is not None else EXIT_CODES[self.verdict]
 
     @property
     def build_may_proceed(self) -> bool:
@@ -219,17 +220,25 @@ def decide(
     warnings = list(kernel.notes)
 
     if not kernel.rust_enabled:
+        headline = (
+            f"kernel {name} is built without Rust support (CONFIG_RUST is not set): "
+            "Rust modules cannot be built for it and are skipped"
+        )
+        no_rust_facts = [f"kernel build tree: {kernel.tree}", f"configuration read from {kernel.config_path}"]
+        no_rust_fixes = [
+            'nothing to fix for this module: add BUILD_EXCLUSIVE_CONFIG="CONFIG_RUST" to its dkms.conf '
+            "so DKMS skips such kernels quietly"
+        ]
+        if settings.policy == "fallback" and settings.fallback_make_args:
+            # A module with a C-only variant can still be built for this kernel.
+            return _policy_outcome(NO_RUST, headline, settings, no_rust_facts, warnings, [], kernel)
         return Decision(
             verdict=NO_RUST,
-            headline=f"kernel {name} is built without Rust support (CONFIG_RUST is not set): "
-            "Rust modules cannot be built for it and are skipped",
+            headline=headline,
             kernel=kernel,
-            facts=(f"kernel build tree: {kernel.tree}", f"configuration read from {kernel.config_path}"),
+            facts=tuple(no_rust_facts),
             warnings=tuple(warnings),
-            fixes=(
-                'nothing to fix for this module: add BUILD_EXCLUSIVE_CONFIG="CONFIG_RUST" to its dkms.conf '
-                "so DKMS skips such kernels quietly",
-            ),
+            fixes=tuple(no_rust_fixes),
             policy=settings.policy,
         )
 

@@ -40,6 +40,15 @@ def _stop_text(headline: str, release: str) -> str:
     return f"$(error dkms-rustc: {text} -- run: dkms-rustc check -k {release})"
 
 
+def _stop_lines(reason: str, release: str) -> list[str]:
+    """Make the module's make stop at its first use of rustc, with ``reason``."""
+    stop = f"$({STOP_VARIABLE})"
+    return [
+        f"export {STOP_VARIABLE}={shlex.quote(_stop_text(reason, release))}",
+        f'export MAKEFLAGS="${{MAKEFLAGS:+$MAKEFLAGS }}"{shlex.quote(f"RUSTC={stop} HOSTRUSTC={stop}")}',
+    ]
+
+
 def shell_lines(assessment: Assessment, release: str) -> list[str]:
     decision = assessment.decision
     words: list[str]
@@ -48,15 +57,12 @@ def shell_lines(assessment: Assessment, release: str) -> list[str]:
     elif decision.policy_applied == "warn" or decision.verdict == "no-rust":
         return []
     else:
-        stop = f"$({STOP_VARIABLE})"
-        return [
-            f"export {STOP_VARIABLE}={shlex.quote(_stop_text(decision.headline, release))}",
-            f'export MAKEFLAGS="${{MAKEFLAGS:+$MAKEFLAGS }}"{shlex.quote(f"RUSTC={stop} HOSTRUSTC={stop}")}',
-        ]
+        return _stop_lines(decision.headline, release)
     try:
         check_words(words)
-    except HandoffError:
-        return []
+    except HandoffError as error:
+        # Never let the build go on with kbuild's default rustc after the log said OK.
+        return _stop_lines(str(error), release)
     return [f'export MAKEFLAGS="${{MAKEFLAGS:+$MAKEFLAGS }}"{shlex.quote(" ".join(words))}'] if words else []
 
 
