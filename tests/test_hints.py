@@ -112,6 +112,10 @@ DISTRO_ONLY = "only that distribution's package of exactly that version matches"
         ),
         (ARCH_RUSTC, UBUNTU, ["built by Arch Linux, but this machine runs Ubuntu"], ["apt install"]),
         (BARE, DEBIAN, ["no commit hash: a local build"], ["rustup toolchain"]),
+        # Debian's/Ubuntu's/Nix's build on a machine whose packages carry versions in the suffix
+        (TARBALL, FEDORA, ["built the way Debian, Ubuntu and NixOS", "runs Fedora"], ["tarball rust-src"]),
+        (TARBALL, ALPINE, ["built the way Debian, Ubuntu and NixOS"], ["rust=tarball"]),
+        (TARBALL, ARCH, ["runs Arch Linux"], ["rust-tarball"]),
     ],
 )
 def test_install_rustc(rustc: str, platform: Platform, expected: list[str], absent: list[str]) -> None:

@@ -242,6 +242,16 @@ def install_rustc(expected_text: str, platform: Platform) -> list[str]:
     builder_family = {"fedora": "fedora", "rhel": "rhel", "arch": "arch", "alpine": "alpine"}.get(
         builder or ""
     )
+    if builder == "source-tarball" and family in ("fedora", "rhel", "arch", "alpine"):
+        # Debian, Ubuntu and Nix builds say "built from a source tarball"; the suffix has no
+        # package version to name for another distribution's package manager.
+        lines.append(
+            'this rustc was built the way Debian, Ubuntu and NixOS build theirs ("built from a source '
+            f'tarball"), but this machine runs {_NAMES.get(family, platform.id)}: install the '
+            "kernel's matching compiler from the distribution that built the kernel, or use a kernel "
+            "built on this distribution"
+        )
+        return lines
     if builder_family is not None and builder_family != family:
         lines.append(
             f"this rustc was built by {_NAMES[builder_family]}, but this machine runs "
