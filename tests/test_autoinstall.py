@@ -57,8 +57,28 @@ def _setup(
 
 
 def _check(capsys: pytest.CaptureFixture[str], tree: Path) -> tuple[int, dict[str, object]]:
-    code = main(["check", "--json", "--kernel-dir", str(tree)])
-    return code, json.loads(capsys.readouterr().out)
+    """Decide as a build would (pre-build, env and the kernel hook may install; check may not)."""
+    from dkms_rustc.cache import Cache
+    from dkms_rustc.engine import Request, assess
+    from dkms_rustc.report import as_json
+
+    settings = config.load(None, None)
+    assessment = assess(
+        Request(kernel_dir=tree, kernelrelease=None, may_install=True), settings, Cache(settings.cache_dir)
+    )
+    data = as_json(assessment)
+    return int(data["exit_code"]), data
+
+
+def test_check_reports_but_never_installs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _need("stable")
+    log, _ = _setup(tmp_path, monkeypatch, "stable", accept=TOOLCHAINS["stable"].release)
+    tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
+    assert main(["check", "--json", "--kernel-dir", str(tree)]) == 1
+    json.loads(capsys.readouterr().out)
+    assert not log.exists()
 
 
 def test_installs_the_kernels_official_release_then_selects_it(

@@ -550,9 +550,12 @@ def test_auto_install_runs_only_a_rustup_only_root_can_change(
         f"rustup = {rustup}\nrustup_home = {base / 'rustup-home'}\n"
     )
     monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
-    code, data = _check(capsys, "--kernel-dir", str(kernel_trees["stable"]))
-    assert (code, data["verdict"]) == (1, "refused")
-    warnings = "\n".join(data["warnings"])  # type: ignore[arg-type]
+    # auto_install runs only where a build is about to happen: the PRE_BUILD hook.
+    build = base / "build"
+    build.mkdir()
+    code = main(["pre-build", "--kernel-dir", str(kernel_trees["stable"]), "--build-dir", str(build)])
+    assert code == 1
+    warnings = capsys.readouterr().err
     if where == "root's":  # positive control: it is run (and fails, as this stand-in does)
         assert "toolchain install" in marker.read_text()
         assert "auto_install: `" in warnings

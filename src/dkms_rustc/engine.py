@@ -58,8 +58,9 @@ class Request:
     kernelrelease: str | None
     search: tuple[Path, ...] = ()
     excluded: tuple[Path, ...] = ()  # never take a compiler from here (the module's own tree)
-    # Kept for callers; bindgen is now always asked in the same batch as rustc (no extra time).
-    all_bindgens: bool = True
+    # May the opt-in auto_install run? Only for a build about to happen (pre-build, env, the
+    # kernel hook), never for a report (check, status).
+    may_install: bool = False
 
 
 def is_kernel_release(text: str) -> bool:
@@ -188,7 +189,7 @@ def assess(
         platform = hints.detect_platform()
         verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform, pinned)
     assessment = Assessment(verdict, rustcs, tools, found, proofs, pinned, list(cache.ignored))
-    if settings.auto_install != "no" and _installable(verdict, proofs):
+    if settings.auto_install != "no" and request.may_install and _installable(verdict, proofs):
         return _auto_install(request, settings, cache, platform, assessment)
     return assessment
 

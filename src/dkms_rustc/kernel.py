@@ -217,22 +217,25 @@ def _read_proc_macro(path: Path, cache: Cache) -> Artifact:
 
 
 def _choose_expected(artifacts: tuple[Artifact, ...], notes: list[str]) -> Artifact | None:
+    """The artifact whose compiler modules must match: libkernel.rmeta (what modules link
+    against), else libcore.rmeta, else the compiler most artifacts name."""
     readable = [artifact for artifact in artifacts if artifact.compiler]
     if not readable:
         return None
     counts = Counter(artifact.compiler for artifact in readable)
+    chosen = None
+    for preferred in ("libkernel.rmeta", "libcore.rmeta"):
+        chosen = chosen or next((a for a in readable if a.path.name == preferred), None)
+    if chosen is None:
+        top = counts.most_common(1)[0][0]
+        chosen = next(artifact for artifact in readable if artifact.compiler == top)
     if len(counts) > 1:
         described = "; ".join(f"{artifact.path.name}: {artifact.compiler}" for artifact in readable)
         notes.append(
             "the kernel's Rust artifacts were written by different compilers "
-            f"({described}); modules are checked against libkernel.rmeta's"
+            f"({described}); modules are checked against {chosen.path.name}'s"
         )
-    for preferred in ("libkernel.rmeta", "libcore.rmeta"):
-        for artifact in readable:
-            if artifact.path.name == preferred:
-                return artifact
-    top = counts.most_common(1)[0][0]
-    return next(artifact for artifact in readable if artifact.compiler == top)
+    return chosen
 
 
 def _required_crates(roots: tuple[Path, ...]) -> tuple[tuple[str, ...], Path | None]:

@@ -66,7 +66,12 @@ def kernel_hook(args: argparse.Namespace, settings: Settings) -> int:
         print_lines([f"{which}: no Rust module is registered with DKMS; nothing to check"])
         return 0
     names = ", ".join(f"{module.name}/{module.version}" for module in modules)
-    request = Request(kernel_dir=_kernel_dir(args, release), kernelrelease=release, search=search_dirs(args))
+    request = Request(
+        kernel_dir=_kernel_dir(args, release),
+        kernelrelease=release,
+        search=search_dirs(args),
+        may_install=True,
+    )
     assessment = assess(request, settings, cache_from(args, settings))
     decision = assessment.decision
     if decision.verdict == OK:

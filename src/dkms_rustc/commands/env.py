@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             kernelrelease=args.kernelver or environ_kernelver(),
             search=search_dirs(args),
             excluded=excluded,
-            all_bindgens=False,
+            may_install=True,
         )
         assessment = assess(request, settings, cache_from(args, settings))
     decision = assessment.decision

@@ -75,13 +75,14 @@ def run(args: argparse.Namespace) -> int:
             kernel_dir=args.kernel_dir,
             kernelrelease=args.kernelver or environ_kernelver(),
             search=search_dirs(args),
-            excluded=_module_trees(build_dir, cwd),
+            excluded=_module_trees(build_dir, None if args.build_dir else cwd),
+            may_install=True,
         )
         assessment = assess(request, settings, cache_from(args, settings))
     decision = assessment.decision
     lines = report.human_lines(assessment, args.verbose)
     kernel = decision.kernel
-    release = (kernel.kernelrelease if kernel else None) or environ_kernelver() or "KVER"
+    release = (kernel.kernelrelease if kernel else None) or args.kernelver or environ_kernelver() or "KVER"
     print_lines(lines)
     if syslog:
         from dkms_rustc import logsink
