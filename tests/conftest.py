@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,3 +27,15 @@ def kernel_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         name: kerneltree.make_kernel_tree(base / name, toolchain)
         for name, toolchain in kerneltree.find_real_toolchains().items()
     }
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """On CI (CI=true) a skipped test is a failure: CI installs everything the tests need, so a
+    skip there means a prerequisite silently went missing (a toolchain, dkms, root)."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.longrepr = f"skipped on CI, where nothing may be skipped: {reason}"

@@ -41,7 +41,7 @@ def test_damaged_records_are_ignored(tmp_path: Path, damage: object) -> None:
     (record,) = tmp_path.iterdir()
     record.write_text(damage(record.read_text()))  # type: ignore[operator]
     assert cache.get("proof", ["k"]) is None
-    assert cache.ignored or record.read_text() == ""
+    assert cache.ignored
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks apply to root")

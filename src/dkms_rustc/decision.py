@@ -336,7 +336,8 @@ def decide(
         configured = f"; it was configured with {wanted}" if wanted else ""
         message = (
             f"no usable bindgen found (the kernel needs {needs}{configured}): "
-            "modules that generate their own bindings will fail"
+            "modules that generate their own bindings will fail; install one where dkms-rustc "
+            "looks (PATH, /usr/bin/bindgen-0.XX, root's ~/.cargo/bin) or name it with search ="
         )
         refused_bindgens = _untrusted(bindgens)
         if refused_bindgens:

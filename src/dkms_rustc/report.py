@@ -70,7 +70,8 @@ def evidence_lines(assessment: Assessment) -> list[str]:
         lines.append(f"evidence: candidate {tool_line(tool)}")
     for binary, proof in assessment.proofs.items():
         lines.append(
-            f"evidence: test compile with {binary}: {'ok' if proof.ok else 'failed'}: {proof.detail}"
+            f"evidence: test compile with {binary}: "
+            f"{'ok' if proof.ok else 'skipped' if proof.skipped else 'failed'}: {proof.detail}"
         )
     lines += [f"evidence: cache: {note}" for note in assessment.cache_notes]
     return lines
@@ -149,7 +150,10 @@ def as_json(assessment: Assessment, verbose: bool = False) -> dict[str, Any]:
         "selected": selected,
         "candidates": [tool_json(tool, tool.binary in matching) for tool in assessment.rustcs]
         + [tool_json(tool) for tool in assessment.bindgens],
-        "proofs": {str(binary): {"ok": p.ok, "detail": p.detail} for binary, p in assessment.proofs.items()},
+        "proofs": {
+            str(binary): {"ok": p.ok, "skipped": p.skipped, "detail": p.detail}
+            for binary, p in assessment.proofs.items()
+        },
         "warnings": list(decision.warnings),
         "fixes": list(decision.fixes),
         "messages": human_lines(assessment, verbose),

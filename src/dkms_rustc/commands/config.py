@@ -20,6 +20,10 @@ def _value(settings: configuration.Settings, key: str) -> str:
         return " ".join(str(path) for path in settings.trusted_dirs)
     if key == "fallback_make_args":
         return " ".join(settings.fallback_make_args)
+    if key == "cache_dir" and settings.cache_dir is None:
+        from dkms_rustc.cache import default_cache_dir
+
+        return str(default_cache_dir())  # root's /var/cache/dkms-rustc; a user's ~/.cache/...
     value = getattr(settings, key)
     if isinstance(value, bool):
         return "yes" if value else "no"
