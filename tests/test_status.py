@@ -377,3 +377,17 @@ def test_config_command_reports_a_bad_file(tmp_path: Path, capsys: pytest.Captur
 def test_new_keys_are_validated(text: str, message: str) -> None:
     with pytest.raises(config.ConfigFileError, match=message):
         config.parse(text, "f", None, system=True, base=config.Settings())
+
+
+def test_a_kernel_without_headers_is_not_an_alarm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """/lib/modules/<release> without build/ (headers removed, or never installed)."""
+    modules = tmp_path / "modules"
+    (modules / "9.9.9-gone").mkdir(parents=True)
+    (modules / "9.9.9-gone" / "build").symlink_to(tmp_path / "absent")  # dangling, as after a removal
+    code = main(
+        ["status", "--modules-dir", str(modules), "--dkms-tree", str(tmp_path / "dkms"), "--no-cache"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.startswith("OK: 0 of 1 kernels can build Rust modules (1 without headers)")
+    assert "its headers are not installed" in out

@@ -171,8 +171,14 @@ def assess(
     try:
         kernel = read_kernel(tree, cache, release)
     except (KernelTreeError, ConfigError) as error:
-        platform = platform or hints.detect_platform()
-        fix = hints.install_headers(release or (None if request.kernel_dir else os.uname().release), platform)
+        if request.kernel_dir is not None and release is None:
+            fix = [
+                f"point --kernel-dir at a kernel build tree (such as /lib/modules/<release>/build); "
+                f"{request.kernel_dir} is not one"
+            ]
+        else:
+            platform = platform or hints.detect_platform()
+            fix = hints.install_headers(release or os.uname().release, platform)
         return Assessment(decisions.error_decision(str(error), fix, settings.policy))
 
     deadline = Deadline(PROBE_BUDGET)

@@ -82,6 +82,8 @@ def _row(entry: KernelEntry, assessment: Assessment) -> list[str]:
             rustc = "the matching rustc failed the test compile"
     elif decision.verdict == decisions.NO_METADATA:
         rustc = "none can work: the headers lack the Rust metadata"
+    elif decision.verdict == decisions.ERROR and not entry.tree.exists():
+        rustc = "cannot tell: its headers are not installed (no DKMS module can build for it)"
     elif decision.verdict == decisions.ERROR:
         rustc = "cannot tell: kernel tree unreadable"
     else:
@@ -173,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         entry
         for entry, assessment in results
         if assessment.decision.verdict not in (decisions.OK, decisions.NO_RUST)
+        # A kernel without headers builds no DKMS module at all: not a Rust problem to flag.
+        and entry.tree.exists()
     ]
     code = STATUS_SOME_CANNOT if cannot else STATUS_ALL_OK
 
@@ -190,9 +194,11 @@ def run(args: argparse.Namespace) -> int:
         return code
 
     usable = sum(1 for tool in prepared.rustcs if tool.usable)
-    ok = len(results) - len(cannot)
+    no_headers = sum(1 for entry, _ in results if not entry.tree.exists())
+    ok = len(results) - len(cannot) - no_headers
+    without = f" ({no_headers} without headers)" if no_headers else ""
     summary = (
-        f"{ok} of {len(results)} kernels can build Rust modules"
+        f"{ok} of {len(results)} kernels can build Rust modules{without}"
         if results
         else f"no kernel build trees found (looked in {', '.join(map(str, modules_dirs)) or 'nothing'})"
     )
