@@ -25,11 +25,9 @@ REFUSED = "refused"
 NO_RUST = "no-rust"
 NO_METADATA = "no-metadata"
 ERROR = "error"
-VERDICTS = (OK, REFUSED, NO_RUST, NO_METADATA, ERROR)
 
 # One exit status per verdict; 2 is a usage error (argparse's own); 77 is DKMS's "skipped".
 EXIT_CODES = {OK: 0, REFUSED: 1, NO_METADATA: 3, ERROR: 4, NO_RUST: 77}
-EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)

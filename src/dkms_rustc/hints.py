@@ -26,9 +26,6 @@ class Platform:
     version_id: str = ""
     codename: str = ""
 
-    def is_(self, *names: str) -> bool:
-        return self.id in names or any(name in self.like for name in names)
-
     @property
     def family(self) -> str:
         """One of ubuntu, debian, fedora, rhel, arch, suse, alpine, nixos, or unknown."""

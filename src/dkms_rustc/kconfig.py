@@ -124,11 +124,3 @@ def read_config(path: Path, wanted: tuple[str, ...] = WANTED) -> KbuildConfig:
     if not values and "CONFIG_" not in text:
         raise ConfigError(f"{path} holds no CONFIG_ lines")
     return KbuildConfig(path=path, values=values)
-
-
-def config_candidates(tree: Path, kernelrelease: str | None) -> list[Path]:
-    """Where to look for the configuration, most authoritative first."""
-    paths = [tree / "include" / "config" / "auto.conf", tree / ".config"]
-    if kernelrelease:
-        paths.append(Path("/boot") / f"config-{kernelrelease}")
-    return paths

@@ -299,9 +299,3 @@ def probe_rustc(
     found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
 ) -> Toolchain:
     return probe_all([found], [], cache, deadline, trusted_dirs)[0][0]
-
-
-def probe_bindgen(
-    found: Found, cache: Cache, deadline: Deadline, trusted_dirs: tuple[Path, ...] = ()
-) -> Toolchain:
-    return probe_all([], [found], cache, deadline, trusted_dirs)[1][0]

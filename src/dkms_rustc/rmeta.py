@@ -65,7 +65,3 @@ def version_from_header(data: bytes) -> str:
 def read_rmeta_version(path: Path) -> str:
     """The compiler string of a ``.rmeta`` file. OSError or MetadataError on failure."""
     return version_from_header(read_prefix(path, HEADER_READ))
-
-
-def metadata_format(data: bytes) -> int | None:
-    return data[7] if len(data) > 7 and data.startswith(MAGIC) else None

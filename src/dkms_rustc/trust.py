@@ -178,9 +178,3 @@ def untrusted_libraries_reason(
 def is_inside_any(path: Path, directories: Iterable[Path]) -> bool:
     """True when ``path`` resolves to one of ``directories`` or to something inside one."""
     return _inside(os.path.realpath(path), directories)
-
-
-def is_inside(path: Path, directory: Path) -> bool:
-    real = os.path.realpath(path)
-    base = os.path.realpath(directory).rstrip("/") + "/"
-    return real.startswith(base)

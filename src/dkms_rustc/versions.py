@@ -101,7 +101,3 @@ def parse_bindgen_version(text: str) -> str | None:
     """``0.72.1`` from ``bindgen 0.72.1``; None when it does not look like bindgen's output."""
     match = _BINDGEN_RE.match(text.strip())
     return match["release"] if match else None
-
-
-def format_numbers(numbers: tuple[int, int, int]) -> str:
-    return ".".join(str(part) for part in numbers)
