@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="say which rustc one kernel needs and whether it is installed (start here after a failed build)",
         description="Say which rustc and bindgen a kernel was built with, every compiler found on "
         "this machine, and whether a Rust module can be built for the kernel; when it cannot, "
-        "print the command that fixes it. Writes nothing.",
+        "print the command that fixes it. Writes nothing but its cache of remembered results.",
         epilog=EXIT_CODES_HELP,
         formatter_class=raw,
     )
