@@ -30,13 +30,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dkms_rustc.fileio import NotRegularFileError, open_regular_fd
+from dkms_rustc.handoff import SAFE_WORD_RE
 from dkms_rustc.trust import untrusted_directory_reason
 
 SYSTEM_CONFIG = Path("/etc/dkms-rustc.conf")
 MAX_CONFIG_FILE = 1024 * 1024
 POLICIES = ("select", "warn", "fallback")
 _SECTION_RE = re.compile(r"^\[\s*module\s+([A-Za-z0-9_.+@-]+)\s*\]$")
-_SAFE_WORD_RE = re.compile(r"^[A-Za-z0-9_./+,:@=-]+$")
 _BOOLEANS = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 MODULE_KEYS = ("policy", "fallback_make_args", "proof", "require_bindgen", "pin")
 GLOBAL_KEYS = (
@@ -210,7 +210,7 @@ def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
         return replace(settings, policy=value, origins=origins)
     if key == "fallback_make_args":
         words = tuple(value.split())
-        bad = [word for word in words if not _SAFE_WORD_RE.match(word)]
+        bad = [word for word in words if not SAFE_WORD_RE.match(word)]
         if bad:
             raise ConfigFileError(f"{where}: {bad[0]!r} is not a plain make argument (VAR=value)")
         return replace(settings, fallback_make_args=words, origins=origins)

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from dkms_rustc.fileio import read_prefix
 
-DKMS_TREE = Path("/var/lib/dkms")
-DKMS_ETC = Path("/etc/dkms")
 _EXCLUSIVE_RE = re.compile(
     r"^[ \t]*BUILD_EXCLUSIVE_CONFIG[ \t]*=.*\bCONFIG_RUST\b", re.MULTILINE
 )  # line-local
@@ -73,7 +71,7 @@ def _has_rust_sources(source: Path) -> str | None:
     return None
 
 
-def rust_reasons(name: str, version: str, source: Path, etc: Path = DKMS_ETC) -> tuple[list[str], bool]:
+def rust_reasons(name: str, version: str, source: Path, etc: Path) -> tuple[list[str], bool]:
     """Why the module is Rust (empty: it is not) and whether dkms-rustc already serves it."""
     reasons: list[str] = []
     uses = False
@@ -118,7 +116,8 @@ def _builds(module_dir: Path, version_dir: Path) -> tuple[Build, ...]:
     return tuple(builds)
 
 
-def registered_modules(tree: Path = DKMS_TREE, etc: Path = DKMS_ETC) -> list[DkmsModule]:
+def registered_modules(tree: Path, etc: Path) -> list[DkmsModule]:
+    """``tree`` is DKMS's tree (``/var/lib/dkms``), ``etc`` its ``/etc/dkms`` (defaults: cli.py)."""
     """Every module/version in the DKMS tree, Rust or not."""
     modules: list[DkmsModule] = []
     try:

@@ -25,7 +25,8 @@ from dkms_rustc.text import printable
 
 ARGS_FILE = "dkms-rustc.make-args"
 REFUSAL_FILE = "dkms-rustc.refused.mk"
-_SAFE_WORD_RE = re.compile(r"^[A-Za-z0-9_./+,:@=-]+$")
+# What survives the MAKE line's word splitting and globbing unchanged (also config.py's check).
+SAFE_WORD_RE = re.compile(r"^[A-Za-z0-9_./+,:@=-]+$")
 
 
 class HandoffError(Exception):
@@ -54,7 +55,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def check_words(words: Sequence[str]) -> None:
     for word in words:
-        if not _SAFE_WORD_RE.match(word):
+        if not SAFE_WORD_RE.match(word):
             raise HandoffError(
                 f"the make argument {word!r} contains characters (spaces, quotes, globs) that the "
                 "DKMS MAKE line cannot carry; install the toolchain under a plain path"

@@ -130,13 +130,10 @@ def _official(version: RustcVersion, platform: Platform) -> list[str]:
     if version.channel == "stable":
         toolchain = version.release
     elif version.channel in ("nightly", "beta") and version.date:
-        import datetime
+        from dkms_rustc.autoinstall import toolchain_names
 
-        following = datetime.date.fromisoformat(version.date) + datetime.timedelta(days=1)
-        toolchain = (
-            f"{version.channel}-{following.isoformat()} (published the day after its commit date; "
-            f"if that is not it, {version.channel}-{version.date})"
-        )
+        following, commit_day = toolchain_names(version)
+        toolchain = f"{following} (published the day after its commit date; if that is not it, {commit_day})"
     else:
         toolchain = f"{version.channel} of {version.date}"
     lines = [

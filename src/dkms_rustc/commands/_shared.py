@@ -1,12 +1,17 @@
-"""Option handling shared by the subcommands."""
+"""Option handling shared by the subcommands, and the decision step of the build commands."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
+from dkms_rustc import report
 from dkms_rustc.cache import Cache, default_cache_dir
+from dkms_rustc.cli import environ_kernelver, print_lines
 from dkms_rustc.config import ConfigFileError, Settings, load
+from dkms_rustc.decision import error_decision
+from dkms_rustc.engine import Assessment, Request, assess
 
 
 def settings_from(args: argparse.Namespace, module: str | None = None) -> Settings:
@@ -24,4 +29,42 @@ def search_dirs(args: argparse.Namespace) -> tuple[Path, ...]:
     return tuple(Path(directory).absolute() for directory in args.search)
 
 
-__all__ = ["ConfigFileError", "cache_from", "search_dirs", "settings_from"]
+def decide_for_build(
+    args: argparse.Namespace,
+    module: str | None,
+    excluded: tuple[Path, ...],
+    policy: str | None = None,
+) -> tuple[Assessment, str, list[str]]:
+    """What ``pre-build`` and ``env`` share: settings, the assessment for a build about to
+    happen (so ``auto_install`` may run), its lines on stderr (and syslog when configured).
+    Returns the assessment, the kernel release to name in a refusal, and the lines printed."""
+    syslog = False
+    try:
+        settings = settings_from(args, module)
+    except ConfigFileError as error:
+        assessment = Assessment(error_decision(str(error)))
+    else:
+        syslog = settings.syslog
+        if policy:
+            settings = replace(settings, policy=policy, origins={**settings.origins, "policy": "--policy"})
+        request = Request(
+            kernel_dir=args.kernel_dir,
+            kernelrelease=args.kernelver or environ_kernelver(),
+            search=search_dirs(args),
+            excluded=excluded,
+            may_install=True,
+        )
+        assessment = assess(request, settings, cache_from(args, settings))
+    decision = assessment.decision
+    lines = report.human_lines(assessment, args.verbose)
+    print_lines(lines)
+    if syslog:
+        from dkms_rustc import logsink
+
+        logsink.send(lines, failed=not decision.build_may_proceed, context=f"module {module or '?'}")
+    kernel = decision.kernel
+    release = (kernel.kernelrelease if kernel else None) or args.kernelver or environ_kernelver() or "KVER"
+    return assessment, release, lines
+
+
+__all__ = ["ConfigFileError", "cache_from", "decide_for_build", "search_dirs", "settings_from"]

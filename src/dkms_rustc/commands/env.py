@@ -20,12 +20,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from dkms_rustc import report
-from dkms_rustc.cli import environ_kernelver, print_lines
-from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
-from dkms_rustc.decision import error_decision
+from dkms_rustc.cli import print_lines
+from dkms_rustc.commands._shared import decide_for_build
 from dkms_rustc.dkmsmodules import rust_reasons
-from dkms_rustc.engine import Assessment, Request, assess
+from dkms_rustc.engine import Assessment
 from dkms_rustc.handoff import HandoffError, check_words
 
 STOP_VARIABLE = "DKMS_RUSTC_STOP"
@@ -76,31 +74,8 @@ def run(args: argparse.Namespace) -> int:
             why = "runs dkms-rustc itself" if uses else "is not a Rust module"
             print_lines([f"module {module} {why}: nothing to add to its build environment"])
             return 0
-    syslog = False
-    try:
-        settings = settings_from(args, module)
-    except ConfigFileError as error:
-        assessment = Assessment(error_decision(str(error)))
-    else:
-        syslog = settings.syslog
-        excluded = (source,) if source is not None else ()
-        request = Request(
-            kernel_dir=args.kernel_dir,
-            kernelrelease=args.kernelver or environ_kernelver(),
-            search=search_dirs(args),
-            excluded=excluded,
-            may_install=True,
-        )
-        assessment = assess(request, settings, cache_from(args, settings))
-    decision = assessment.decision
-    kernel = decision.kernel
-    release = (kernel.kernelrelease if kernel else None) or args.kernelver or environ_kernelver() or "KVER"
-    lines = report.human_lines(assessment, args.verbose)
-    print_lines(lines)
-    if syslog:
-        from dkms_rustc import logsink
-
-        logsink.send(lines, failed=not decision.build_may_proceed, context=f"module {module or '?'}")
+    excluded = (source,) if source is not None else ()
+    assessment, release, _ = decide_for_build(args, module, excluded)
     output = shell_lines(assessment, release)
     sys.stdout.write("".join(line + "\n" for line in output))
-    return decision.exit_code
+    return assessment.decision.exit_code

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from dkms_rustc import report
-from dkms_rustc.cli import environ_kernelver, print_lines
-from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
-from dkms_rustc.decision import ERROR, EXIT_CODES, error_decision
-from dkms_rustc.engine import Assessment, Request, assess
+from dkms_rustc.cli import print_lines
+from dkms_rustc.commands._shared import decide_for_build
+from dkms_rustc.decision import ERROR, EXIT_CODES
 from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
 
 
@@ -60,34 +58,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CODES[ERROR]
     build_dir = given.absolute()
     module = args.module or os.environ.get("module") or None
-    syslog = False
-    try:
-        settings = settings_from(args, module)
-    except ConfigFileError as error:
-        assessment = Assessment(error_decision(str(error)))
-    else:
-        syslog = settings.syslog
-        if args.policy:
-            settings = replace(
-                settings, policy=args.policy, origins={**settings.origins, "policy": "--policy"}
-            )
-        request = Request(
-            kernel_dir=args.kernel_dir,
-            kernelrelease=args.kernelver or environ_kernelver(),
-            search=search_dirs(args),
-            excluded=_module_trees(build_dir, None if args.build_dir else cwd),
-            may_install=True,
-        )
-        assessment = assess(request, settings, cache_from(args, settings))
+    excluded = _module_trees(build_dir, None if args.build_dir else cwd)
+    assessment, release, lines = decide_for_build(args, module, excluded, args.policy)
     decision = assessment.decision
-    lines = report.human_lines(assessment, args.verbose)
-    kernel = decision.kernel
-    release = (kernel.kernelrelease if kernel else None) or args.kernelver or environ_kernelver() or "KVER"
-    print_lines(lines)
-    if syslog:
-        from dkms_rustc import logsink
-
-        logsink.send(lines, failed=not decision.build_may_proceed, context=f"module {module or '?'}")
     try:
         if decision.build_may_proceed:
             path = write_selection(build_dir, decision.make_args)
