@@ -5,8 +5,10 @@
 Each tree is made by tests/kerneltree.py from a real compiler on this machine, then shrunk
 so it can live in git: every rust/*.rmeta keeps only its first KiB (the header that names the
 compiler, all dkms-rustc reads from it) and libmacros.so keeps only its .rustc section
-(objcopy --only-section). They are enough to run `dkms-rustc check`, not to compile against
-(the quick start's configuration turns the test compile off).
+(objcopy --only-section), and the files dkms-rustc never reads (the stand-in Makefile,
+Module.symvers, include/generated/ and include/linux/) are left out. They are enough to run
+`dkms-rustc check`, not to compile against (the quick start's configuration turns the test
+compile off).
 
 Usage: tools/make-sample-kernels.py [OUTPUT_DIR]   (default: examples/kernels)
 """
@@ -58,6 +60,10 @@ def main() -> int:
         kerneltree.make_kernel_tree(dest, toolchains[name], variant=variant, kernelrelease=release)
         if (dest / "rust").is_dir():
             _shrink(dest / "rust")
+        for unread in ("Makefile", "Module.symvers"):
+            (dest / unread).unlink(missing_ok=True)
+        for unread_dir in ("generated", "linux"):
+            shutil.rmtree(dest / "include" / unread_dir, ignore_errors=True)
         print(dest)
     return 0
 
