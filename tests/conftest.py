@@ -12,6 +12,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+@pytest.fixture
+def no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /etc/dkms-rustc.conf for in-process runs: results must not depend on the machine's."""
+    from dkms_rustc import config
+
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
+
+
 @pytest.fixture(scope="session")
 def kernel_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Ready "rust" kernel build trees (tests/kerneltree.py), one per real toolchain found.

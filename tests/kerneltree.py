@@ -218,6 +218,16 @@ def find_real_toolchains() -> dict[str, RealToolchain]:
     return dict(_find_real_toolchains())
 
 
+def need(*names: str) -> None:
+    """Skip the calling test unless these real toolchains are here (on CI a skip fails)."""
+    import pytest
+
+    toolchains = find_real_toolchains()
+    for name in names:
+        if name not in toolchains:
+            pytest.skip(f"no real {name} rustc on this machine")
+
+
 # --------------------------------------------------------------------------
 # Version numbers as Kconfig computes them
 # --------------------------------------------------------------------------

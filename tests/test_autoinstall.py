@@ -32,10 +32,7 @@ ln -s {source} "$RUSTUP_HOME/toolchains/$3-x86_64-unknown-linux-gnu"
 """
 
 
-def _need(*names: str) -> None:
-    for name in names:
-        if name not in TOOLCHAINS:
-            pytest.skip(f"no real {name} rustc on this machine")
+_need = kerneltree.need
 
 
 def _setup(

@@ -41,10 +41,7 @@ AUTOINSTALL="yes"
 DKMS_SOURCING = 'source <( (source "$build_environment" &>/dev/null; export -p) )'
 
 
-def _need(*names: str) -> None:
-    for name in names:
-        if name not in TOOLCHAINS:
-            pytest.skip(f"no real {name} rustc on this machine")
+_need = kerneltree.need
 
 
 def _conf(tmp_path: Path) -> Path:

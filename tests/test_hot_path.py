@@ -78,9 +78,8 @@ with open(report, "w") as stream:
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
+# Results must not depend on this machine's /etc/dkms-rustc.conf (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_system_config")
 
 
 def _own_copies(tree: Path) -> Path:

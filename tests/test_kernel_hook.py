@@ -20,10 +20,7 @@ HOOK = ROOT / "dkms" / "kernel" / "50-dkms-rustc"
 RELEASE = "7.2.0-hooktest"
 
 
-def _need(*names: str) -> None:
-    for name in names:
-        if name not in TOOLCHAINS:
-            pytest.skip(f"no real {name} rustc on this machine")
+_need = kerneltree.need
 
 
 def _world(

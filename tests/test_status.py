@@ -16,15 +16,11 @@ from dkms_rustc.dkmsmodules import registered_modules
 TOOLCHAINS = kerneltree.find_real_toolchains()
 
 
-@pytest.fixture(autouse=True)
-def _no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
+# Results must not depend on this machine's /etc/dkms-rustc.conf (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_system_config")
 
 
-def _need(*names: str) -> None:
-    for name in names:
-        if name not in TOOLCHAINS:
-            pytest.skip(f"no real {name} rustc on this machine")
+_need = kerneltree.need
 
 
 def _toolchain_dir(name: str) -> Path:
