@@ -1,8 +1,10 @@
 """Learn what each discovered rustc and bindgen is: version, LLVM, host, sysroot, rust-src.
 
 A rustc is read from its own files first, with no process: the sysroot's
-``lib/rustlib/<host>/lib/libcore-*.rmeta`` header names the compiler that built it (the same
-string that compiler writes into metadata) and rustup's ``lib/libLLVM.so.<ver>-rust-...``
+``lib/rustlib/<host>/lib/libcore-*.rmeta`` header (else, where a toolchain ships only
+``.rlib`` files, the header of the ``libcore-*.rlib``'s ``lib.rmeta`` member:
+:mod:`dkms_rustc.rlib`) names the compiler that built it (the same string that compiler
+writes into metadata) and rustup's ``lib/libLLVM.so.<ver>-rust-...``
 names its LLVM. Only when the files do not say enough is ``rustc -vV`` run, through
 :mod:`dkms_rustc.runner`, and the answer remembered per file identity. bindgen states its
 version nowhere but in ``--version``, so it is run once and remembered the same way.
@@ -100,16 +102,33 @@ def _llvm_from_files(sysroot: Path) -> str | None:
     return best
 
 
+def _libcore_versions(rustlib: Path) -> dict[str, set[str]]:
+    """The compiler string of every ``<host>/lib/libcore-*.rmeta`` under ``rustlib``, by the
+    hosts that say it; a host directory without one is read from its ``libcore-*.rlib``."""
+    pattern = os.path.join(glob.escape(str(rustlib)), "*", "lib", "libcore-*")
+    by_directory: dict[str, list[str]] = {}
+    for path in glob.glob(pattern):
+        by_directory.setdefault(os.path.dirname(path), []).append(path)
+    versions: dict[str, set[str]] = {}
+    for directory, paths in by_directory.items():
+        rmetas = [path for path in paths if path.endswith(".rmeta")]
+        for path in rmetas or [path for path in paths if path.endswith(".rlib")]:
+            try:
+                if path.endswith(".rmeta"):
+                    text = read_rmeta_version(Path(path))
+                else:  # Debian bookworm's rustc-web 1.85 ships only .rlib files
+                    from dkms_rustc.rlib import read_rlib_version
+
+                    text = read_rlib_version(Path(path))
+            except (OSError, MetadataError):
+                continue
+            versions.setdefault(text, set()).add(os.path.basename(os.path.dirname(directory)))
+    return versions
+
+
 def _from_files(found: Found) -> Toolchain | None:
     sysroot = _sysroot_of(found.binary)
-    pattern = os.path.join(glob.escape(str(sysroot / "lib" / "rustlib")), "*", "lib", "libcore-*.rmeta")
-    versions: dict[str, set[str]] = {}
-    for path in glob.glob(pattern):
-        try:
-            text = read_rmeta_version(Path(path))
-        except (OSError, MetadataError):
-            continue
-        versions.setdefault(text, set()).add(Path(path).parent.parent.name)
+    versions = _libcore_versions(sysroot / "lib" / "rustlib")
     if len(versions) != 1:
         return None  # nothing readable, or a mixed sysroot: ask the compiler itself
     text, hosts = next(iter(versions.items()))
