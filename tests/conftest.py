@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -21,20 +22,17 @@ def no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def kernel_trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def kernel_trees(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Path]:
     """Ready "rust" kernel build trees (tests/kerneltree.py), one per real toolchain found.
 
-    Keyed like find_real_toolchains(): "stable", "nightly", "debian"...; built once
-    per session (about a quarter to two seconds each).  A toolchain that is not on
-    the machine simply has no entry: tests that need it skip.
+    Keyed like find_real_toolchains(): "stable", "nightly", "debian"...; each tree is made
+    the first time a test asks for it (about a quarter to two seconds each) and kept for the
+    session. A toolchain that is not on the machine skips only the tests asking for its tree
+    (on CI: fails them); one whose tree cannot be made fails only those tests.
     """
     import kerneltree
 
-    base = tmp_path_factory.mktemp("kernel-trees")
-    return {
-        name: kerneltree.make_kernel_tree(base / name, toolchain)
-        for name, toolchain in kerneltree.find_real_toolchains().items()
-    }
+    return kerneltree.KernelTrees(tmp_path_factory.mktemp("kernel-trees"))
 
 
 @pytest.hookimpl(hookwrapper=True)

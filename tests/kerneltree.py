@@ -15,20 +15,24 @@ The tree's ``Makefile`` is a small stand-in for kbuild (it says so): it builds
 Public API::
 
     find_real_toolchains() -> dict[str, RealToolchain]
+    need(name, *more) -> RealToolchain               (skips the test without them)
+    KernelTrees(base)                                 (trees made on first use)
     make_kernel_tree(dest, toolchain, *, variant="rust", ...) -> Path
     build_module(tree, module_dir, rustc) -> subprocess.CompletedProcess[str]
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import io
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
@@ -36,13 +40,17 @@ from typing import Union
 __all__ = [
     "HELLO_MODULE",
     "VARIANTS",
+    "KernelTrees",
     "RealToolchain",
     "build_module",
     "find_real_toolchains",
     "kconfig_version",
     "llvm_version_number",
     "make_kernel_tree",
+    "need",
+    "rlib_metadata",
     "rustc_version_number",
+    "sysroot_libcore",
 ]
 
 #: The tiny test module these trees are made for (``obj-m := hello.o``).
@@ -218,14 +226,47 @@ def find_real_toolchains() -> dict[str, RealToolchain]:
     return dict(_find_real_toolchains())
 
 
-def need(*names: str) -> None:
-    """Skip the calling test unless these real toolchains are here (on CI a skip fails)."""
+def need(name: str, *more: str) -> RealToolchain:
+    """The real toolchain ``name``, after checking ``more`` are here too; the calling test
+    skips otherwise (on CI a skip fails)."""
     import pytest
 
     toolchains = find_real_toolchains()
-    for name in names:
-        if name not in toolchains:
-            pytest.skip(f"no real {name} rustc on this machine")
+    for wanted in (name, *more):
+        if wanted not in toolchains:
+            pytest.skip(f"no real {wanted} rustc on this machine (rustup toolchain list, /usr/bin/rustc)")
+    return toolchains[name]
+
+
+class KernelTrees(Mapping[str, Path]):
+    """The "rust" kernel trees, one per real toolchain (keyed like find_real_toolchains()), each
+    made on first use under ``base``. A toolchain that is not here skips (on CI: fails) only
+    the tests asking for its tree; a tree that cannot be made fails only those tests."""
+
+    def __init__(self, base: Path) -> None:
+        self._base = base
+        self._trees: dict[str, Path | BaseException] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self._trees:
+            toolchain = need(name)
+            try:
+                self._trees[name] = make_kernel_tree(self._base / name, toolchain)
+            except Exception as error:
+                self._trees[name] = error
+        tree = self._trees[name]
+        if isinstance(tree, BaseException):
+            raise RuntimeError(f"the {name} kernel tree could not be made: {tree}") from tree
+        return tree
+
+    def __contains__(self, name: object) -> bool:
+        return name in find_real_toolchains()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(find_real_toolchains())
+
+    def __len__(self) -> int:
+        return len(find_real_toolchains())
 
 
 # --------------------------------------------------------------------------
@@ -829,17 +870,72 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+@functools.cache
+def _extracted_dir() -> Path:
+    """Where metadata taken out of ``.rlib`` archives is kept for this process."""
+    directory = Path(tempfile.mkdtemp(prefix="kerneltree-sysroot-"))
+    atexit.register(shutil.rmtree, directory, True)
+    return directory
+
+
+def rlib_metadata(path: Path) -> bytes:
+    """The metadata in an ``.rlib``: its ``lib.rmeta`` member (read with binutils' ``ar``),
+    raw or, on ELF targets, the ``.rmeta`` section of the wrapper object (read with pyelftools):
+    independent of dkms_rustc.rlib, which the tests check against it."""
+    member = subprocess.run(["ar", "p", str(path), "lib.rmeta"], capture_output=True, check=True).stdout
+    if member.startswith(b"rust\0\0\0"):
+        return member
+    from elftools.elf.elffile import ELFFile
+
+    section = ELFFile(io.BytesIO(member)).get_section_by_name(".rmeta")
+    if section is None:
+        raise ValueError(f"{path}: lib.rmeta has no .rmeta section")
+    data: bytes = section.data()
+    return data
+
+
+@functools.cache
 def _sysroot_rmeta(toolchain: RealToolchain, crate: str) -> Path:
-    """The toolchain's own ``lib<crate>-<hash>.rmeta`` (the one naming this compiler)."""
-    found = sorted(toolchain.target_libdir.glob(f"lib{crate}-*.rmeta"))
-    if not found:
-        raise FileNotFoundError(f"no lib{crate}-*.rmeta in {toolchain.target_libdir}")
+    """A ``.rmeta`` file of the toolchain's own ``<crate>`` (the one naming this compiler):
+    ``lib<crate>-<hash>.rmeta`` in its sysroot, else, where the sysroot ships only ``.rlib``
+    files (Debian bookworm's rustc-web 1.85), the metadata of ``lib<crate>-<hash>.rlib``
+    written to a file of this process."""
     want = toolchain.version_text.encode()
+    found = sorted(toolchain.target_libdir.glob(f"lib{crate}-*.rmeta"))
     for path in found:
         with path.open("rb") as f:
             if want in f.read(256):
                 return path
-    return found[0]
+    if found:
+        return found[0]
+    archives = sorted(toolchain.target_libdir.glob(f"lib{crate}-*.rlib"))
+    if not archives:
+        raise FileNotFoundError(f"no lib{crate}-*.rmeta or lib{crate}-*.rlib in {toolchain.target_libdir}")
+    blobs = [(path, rlib_metadata(path)) for path in archives]
+    path, blob = next(((p, b) for p, b in blobs if want in b[:256]), blobs[0])
+    dest = _extracted_dir() / f"{toolchain.name}-{path.stem}.rmeta"
+    dest.write_bytes(blob)
+    return dest
+
+
+def sysroot_libcore(toolchain: RealToolchain) -> Path:
+    """The file of the toolchain's sysroot that names its compiler: ``libcore-*.rmeta``, else
+    ``libcore-*.rlib`` (what dkms_rustc.probe reads)."""
+    for suffix in ("rmeta", "rlib"):
+        found = sorted(toolchain.target_libdir.glob(f"libcore-*.{suffix}"))
+        if found:
+            return found[0]
+    raise FileNotFoundError(f"no libcore-*.rmeta or libcore-*.rlib in {toolchain.target_libdir}")
+
+
+def _sysroot_crates(toolchain: RealToolchain) -> tuple[str, ...]:
+    """The sysroot crates a tree's ``rust/`` carries: core and compiler_builtins, whose
+    metadata the tree takes from the toolchain (the kernel compiles its own), and the
+    ``rustc_std_workspace_core`` shim where that compiler_builtins depends on it (1.85)."""
+    builtins = _sysroot_rmeta(toolchain, "compiler_builtins").read_bytes()
+    if b"rustc_std_workspace_core" in builtins:
+        return ("core", "compiler_builtins", "rustc_std_workspace_core")
+    return ("core", "compiler_builtins")
 
 
 def _run_rustc(toolchain: RealToolchain, args: Sequence[str], cwd: Path) -> None:
@@ -906,7 +1002,7 @@ def rust_metadata_commands(toolchain: RealToolchain, rust_dir: Path, src: Path) 
 
 def _make_rust_dir(toolchain: RealToolchain, rust_dir: Path) -> None:
     rust_dir.mkdir(parents=True, exist_ok=True)
-    for crate in ("core", "compiler_builtins"):
+    for crate in _sysroot_crates(toolchain):
         _link_or_copy(_sysroot_rmeta(toolchain, crate), rust_dir / f"lib{crate}.rmeta")
     with tempfile.TemporaryDirectory(prefix="kerneltree-src-") as tmp:
         src = Path(tmp)

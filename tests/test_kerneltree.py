@@ -15,6 +15,7 @@ from elftools.elf.elffile import ELFFile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import kerneltree as kt
+from kerneltree import need
 
 TOOLCHAINS = kt.find_real_toolchains()
 PAIRS = [
@@ -26,13 +27,6 @@ PAIRS = [
     ("debian", "stable"),
     ("stable", "debian"),
 ]
-
-
-def need(name: str) -> kt.RealToolchain:
-    tc = TOOLCHAINS.get(name)
-    if tc is None:
-        pytest.skip(f"no real {name} rustc here (rustup toolchain list, /usr/bin/rustc)")
-    return tc
 
 
 def module_copy(tmp_path: Path) -> Path:
@@ -61,7 +55,7 @@ def test_find_real_toolchains_are_concrete_and_cached() -> None:
     assert tc.rustc.is_file() and not tc.rustc.resolve().name.startswith("rustup")
     assert tc.version_text.startswith("rustc ") and tc.release in tc.version_text
     assert tc.host and tc.llvm_version
-    assert list(tc.target_libdir.glob("libcore-*.rmeta"))
+    assert kt.sysroot_libcore(tc).parent == tc.target_libdir
     again = kt.find_real_toolchains()
     assert again == TOOLCHAINS and again is not TOOLCHAINS  # cached, copy returned
     if "nightly" in TOOLCHAINS:
@@ -132,19 +126,23 @@ def test_scripts(kernel_trees: dict[str, Path]) -> None:
     assert "RUSTC\t\t= rustc\n" in (tree / "Makefile").read_text()
 
 
-def test_rust_dir_carries_the_compiler_string(kernel_trees: dict[str, Path]) -> None:
-    for name, tree in kernel_trees.items():
-        tc = TOOLCHAINS[name]
-        rust = tree / "rust"
-        want = tc.version_text.encode()
-        for crate in ("core", "compiler_builtins", "kernel", "pin_init"):
-            head = (rust / f"lib{crate}.rmeta").read_bytes()[:256]
-            assert head.startswith(b"rust\0\0\0"), crate
-            assert want in head, (name, crate)
-        core = rust / "libcore.rmeta"
-        assert core.stat().st_size == next(tc.target_libdir.glob("libcore-*.rmeta")).stat().st_size
-        assert not core.is_symlink()
-        assert want in elf_section(rust / "libmacros.so", ".rustc")[:256]
+@pytest.mark.parametrize("name", sorted(TOOLCHAINS) or ["none"])
+def test_rust_dir_carries_the_compiler_string(kernel_trees: dict[str, Path], name: str) -> None:
+    tc = need(name)
+    tree = kernel_trees[name]
+    rust = tree / "rust"
+    want = tc.version_text.encode()
+    for crate in ("core", "compiler_builtins", "kernel", "pin_init"):
+        head = (rust / f"lib{crate}.rmeta").read_bytes()[:256]
+        assert head.startswith(b"rust\0\0\0"), crate
+        assert want in head, (name, crate)
+    core = rust / "libcore.rmeta"
+    # the toolchain's own libcore metadata: its .rmeta, or what its .rlib holds
+    own = kt.sysroot_libcore(tc)
+    expected = own.read_bytes() if own.suffix == ".rmeta" else kt.rlib_metadata(own)
+    assert core.read_bytes() == expected
+    assert not core.is_symlink()
+    assert want in elf_section(rust / "libmacros.so", ".rustc")[:256]
 
 
 def test_escaped_strings(tmp_path: Path) -> None:
