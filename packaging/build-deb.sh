@@ -3,24 +3,39 @@
 #
 # Build the Debian package: sh packaging/build-deb.sh  ->  dist/dkms-rustc_<version>_all.deb
 #
-# Installs the build dependencies with apt when run as root (pass --no-deps to skip), then
+# Installs the build dependencies with apt when run as root (pass --no-deps to skip; as
+# another user, it names the apt command when one is missing), then
 # runs `dpkg-buildpackage -us -uc -b` in a scratch copy of the tree, so the checkout stays
 # clean. On a machine that has the dependencies, that command alone, run at the top of the
 # tree, builds the package too (it lands in the parent directory).
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-deps="debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
-python3-distro python3-packaging python3-pyelftools"
+# build-essential: dpkg-checkbuilddeps requires it of every package (a brand-new Debian root
+# lacks it); the rest: debian/control's Build-Depends and the package's own Depends.
+build_deps="build-essential debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools"
+deps="$build_deps python3-distro python3-packaging python3-pyelftools"
 
 if [ "${1:-}" != "--no-deps" ] && [ "$(id -u)" = 0 ]; then
     # shellcheck disable=SC2086 # a word list
     installed=$(dpkg-query -W -f='${Status}\n' $deps 2>/dev/null | grep -c "install ok installed" || true)
     # shellcheck disable=SC2086
     if [ "$installed" -ne "$(echo $deps | wc -w)" ]; then
-        apt-get update -qq
+        apt-get -o DPkg::Lock::Timeout=900 update -qq
         # shellcheck disable=SC2086
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $deps
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq \
+            --no-install-recommends $deps
+    fi
+fi
+
+if [ "$(id -u)" != 0 ] || [ "${1:-}" = "--no-deps" ]; then
+    # shellcheck disable=SC2086 # a word list
+    absent=$(for package in $build_deps; do
+        dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q "install ok installed" || echo "$package"
+    done | tr '\n' ' ')
+    if [ -n "$absent" ]; then
+        echo "build-deb: missing build dependencies; as root: apt install $absent" >&2
+        exit 1
     fi
 fi
 
