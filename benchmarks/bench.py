@@ -469,7 +469,7 @@ def interpreter_cases(
         for cold in (True, False):
             add("s4", label, [python, "-c", CHECK_LOOP, "{conf}", str(fx.thirty), *trees], 0, 5.0, cold)
 
-    real = REAL_KERNELS / "linux-7.2"
+    real = kerneltree.real_kernel_tree("7.2", REAL_KERNELS) or REAL_KERNELS / "linux-7.2"
     if (real / "rust").is_dir():
         tools = REAL_KERNELS / "tools"
         real_args = [
@@ -499,7 +499,7 @@ def shell_cases(fx: Fixtures) -> list[Case]:
             fx.work,
         )
     ]
-    real = REAL_KERNELS / "linux-7.2"
+    real = kerneltree.real_kernel_tree("7.2", REAL_KERNELS) or REAL_KERNELS / "linux-7.2"
     stamp = _stamp(real / ".dkms-rustc-stamp")
     rustc = stamp.get("input.rustc", "/usr/bin/rustc").split()[0]
     bindgen = stamp.get("input.bindgen", str(REAL_KERNELS / "tools" / "bindgen")).split()[0]

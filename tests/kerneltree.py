@@ -44,10 +44,13 @@ __all__ = [
     "RealToolchain",
     "build_module",
     "find_real_toolchains",
+    "installed_compilers",
     "kconfig_version",
     "llvm_version_number",
     "make_kernel_tree",
     "need",
+    "read_stamp",
+    "real_kernel_tree",
     "rlib_metadata",
     "rustc_version_number",
     "sysroot_libcore",
@@ -267,6 +270,51 @@ class KernelTrees(Mapping[str, Path]):
 
     def __len__(self) -> int:
         return len(find_real_toolchains())
+
+
+# --------------------------------------------------------------------------
+# Real kernel trees (tests/realkernel/build-kernels.sh)
+# --------------------------------------------------------------------------
+
+#: Where build-kernels.sh keeps its trees: ``<REAL_KERNELS>/<compilers>/linux-<series>``.
+REAL_KERNELS = Path(os.environ.get("DKMS_RUSTC_KERNELS") or "/var/cache/dkms-rustc-ci/kernels")
+DISTRIBUTION_RUSTC = Path("/usr/bin/rustc")
+
+
+def _first_line(argv: Sequence[str]) -> str | None:
+    try:
+        out = subprocess.run(list(argv), capture_output=True, text=True, check=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.splitlines()[0].strip() if out.strip() else None
+
+
+def installed_compilers() -> tuple[str | None, str | None]:
+    """(``/usr/bin/rustc --version``, ``gcc --version``'s first line): what the real trees
+    are built with, on this machine."""
+    return _first_line([str(DISTRIBUTION_RUSTC), "--version"]), _first_line(["gcc", "--version"])
+
+
+def read_stamp(tree: Path) -> dict[str, str]:
+    """A build-kernels.sh tree's ``.dkms-rustc-stamp``: its inputs and results."""
+    text = (tree / ".dkms-rustc-stamp").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def real_kernel_tree(series: str, kernels: Path | None = None) -> Path | None:
+    """The finished Linux ``series`` tree build-kernels.sh made with the installed Debian rustc
+    and gcc (whichever versions they are), or None."""
+    rustc_text, cc_text = installed_compilers()
+    if rustc_text is None or cc_text is None:
+        return None
+    for stamp in sorted((kernels or REAL_KERNELS).glob(f"*/linux-{series}/.dkms-rustc-stamp")):
+        inputs = read_stamp(stamp.parent)
+        if (
+            inputs.get("input.rustc") == f"{DISTRIBUTION_RUSTC} {rustc_text}"
+            and inputs.get("input.cc") == cc_text
+        ):
+            return stamp.parent
+    return None
 
 
 # --------------------------------------------------------------------------

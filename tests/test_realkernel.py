@@ -3,14 +3,19 @@
 (examples/rust-hello), real dkms of both generations, real make and real compilers.
 
 The trees come from tests/realkernel/build-kernels.sh (``${DKMS_RUSTC_KERNELS:-/var/cache/
-dkms-rustc-ci/kernels}``); .ci/run builds them before the tests. Without them these tests skip
-with the reason, except where they must run (``CI=true`` or ``DKMS_RUSTC_REALKERNEL=require``,
-which .ci/run sets): there they fail. Run them alone with ``pytest -m realkernel``.
+dkms-rustc-ci/kernels}/<compilers>/linux-<series>``, one directory per rustc and gcc they were
+built with); .ci/run builds them before the tests, and the tests use the trees whose stamp
+names the installed /usr/bin/rustc and gcc, whichever versions the archive served. Without them
+these tests skip with the reason, except where they must run (``CI=true`` or
+``DKMS_RUSTC_REALKERNEL=require``, which .ci/run sets): there they fail. Run them alone with
+``pytest -m realkernel``.
 
 Scenarios (issue 7), the DKMS ones on both dkms generations and both kernels:
 1. rustup's proxy first on PATH, the kernel's rustc (Debian's rustc-web) installed: the module
    builds, its .ko carries the kernel's vermagic and names the kernel's rustc in .comment;
-2. the same module without the hook's dkms.conf lines: the real E0514;
+2. the same module without the hook's dkms.conf lines: the build fails in its Rust step, by
+   the wrong compiler (rustc's E0514 naming both compilers, or an earlier rejection of a flag
+   the kernel chose for its own rustc: how depends on the two versions), and leaves no .ko;
 3. the kernel's rustc out of reach (``search_defaults = no``): the build stops before any Rust
    is compiled, naming the kernel's rustc and the Debian package that provides it;
 4. both kernels registered: ``dkms autoinstall`` for each builds and installs both;
@@ -33,18 +38,19 @@ from typing import NoReturn
 import pytest
 
 import dkms_e2e as e2e
+import kerneltree
 from dkms_harness import DkmsGeneration, DkmsHarnessError, DkmsResult, DkmsSandbox
 
 pytestmark = [pytest.mark.realkernel, pytest.mark.dkms, pytest.mark.root]
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = ROOT / "tests" / "realkernel" / "build-kernels.sh"
-KERNELS = Path(os.environ.get("DKMS_RUSTC_KERNELS") or "/var/cache/dkms-rustc-ci/kernels")
+KERNELS = kerneltree.REAL_KERNELS
 BINDGEN_WRAPPER = KERNELS / "tools" / "bindgen"
 SERIES = ("7.2", "6.12")
 MODULE = e2e.module_package()  # ("rust-hello", "0.1"): examples/rust-hello
 KO = "rust_hello.ko"
-DISTRIBUTION_RUSTC = Path("/usr/bin/rustc")
+DISTRIBUTION_RUSTC = kerneltree.DISTRIBUTION_RUSTC
 
 
 def required() -> bool:
@@ -128,14 +134,28 @@ class RealKernel:
         return "rustc version " + self.rustc_text[len("rustc ") :]
 
 
-def load_kernel(series: str) -> RealKernel:
-    tree = KERNELS / f"linux-{series}"
-    stamp_path = tree / ".dkms-rustc-stamp"
+def compilers_name(rustc_text: str, cc_text: str) -> str:
+    """build-kernels.sh's directory name for trees built with these compilers (name_of)."""
+
+    def name_of(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9.+]+", "-", text).rstrip("-")
+
+    return f"{name_of(rustc_text)}_{name_of(cc_text)}"
+
+
+def load_kernel(series: str, rustc_text: str, cc_text: str) -> RealKernel:
+    tree = kerneltree.real_kernel_tree(series, KERNELS)
+    if tree is None:
+        unavailable(
+            f"no Linux {series} tree built with {rustc_text!r} and {cc_text!r} in {KERNELS}",
+            BUILD_FIX,
+        )
     needed = ("rust/libkernel.rmeta", "rust/libmacros.so", "Module.symvers", "scripts/module.lds", "vmlinux")
-    missing = [name for name in (".dkms-rustc-stamp", *needed) if not (tree / name).exists()]
+    missing = [name for name in needed if not (tree / name).exists()]
     if missing:
-        unavailable(f"no finished Linux {series} tree at {tree} (missing {', '.join(missing)})", BUILD_FIX)
-    stamp = dict(line.split("=", 1) for line in stamp_path.read_text().splitlines() if "=" in line)
+        unavailable(
+            f"the Linux {series} tree at {tree} is unfinished (missing {', '.join(missing)})", BUILD_FIX
+        )
     config = read_auto_conf(tree)
     release = (tree / "include" / "config" / "kernel.release").read_text().strip()
     return RealKernel(
@@ -145,26 +165,23 @@ def load_kernel(series: str) -> RealKernel:
         rustc_text=config["CONFIG_RUSTC_VERSION_TEXT"],
         bindgen_text=config.get("CONFIG_BINDGEN_VERSION_TEXT", ""),
         vermagic=kernel_vermagic(tree / "vmlinux", release),
-        stamp=stamp,
+        stamp=kerneltree.read_stamp(tree),
     )
 
 
 @pytest.fixture(scope="session")
 def real_kernels() -> dict[str, RealKernel]:
-    kernels = {series: load_kernel(series) for series in SERIES}
-    try:
-        installed = subprocess.run(
-            [str(DISTRIBUTION_RUSTC), "--version"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        installed = None
+    """The trees built with the compilers installed here (whichever versions those are)."""
+    rustc_text, cc_text = kerneltree.installed_compilers()
+    if rustc_text is None or cc_text is None:
+        unavailable(
+            f"no working {DISTRIBUTION_RUSTC} or gcc (Debian's rustc-web or rustc, and gcc)", BUILD_FIX
+        )
+    kernels = {series: load_kernel(series, rustc_text, cc_text) for series in SERIES}
     for kernel in kernels.values():
-        if installed != kernel.rustc_text:
-            unavailable(
-                f"{kernel.tree} was built with {kernel.rustc_text!r} but {DISTRIBUTION_RUSTC} is "
-                f"{installed!r}",
-                BUILD_FIX + "; it rebuilds stale trees",
-            )
+        assert kernel.rustc_text == rustc_text, (
+            f"{kernel.tree}: CONFIG_RUSTC_VERSION_TEXT {kernel.rustc_text!r}"
+        )
     return kernels
 
 
@@ -331,7 +348,7 @@ def test_1_builds_with_the_kernels_rustc_although_rustup_proxy_is_first_on_path(
 
 
 @pytest.mark.parametrize("series", SERIES)
-def test_2_without_the_hook_lines_the_same_module_fails_with_e0514(
+def test_2_without_the_hook_lines_the_wrong_rustc_fails_the_rust_step(
     series: str,
     generation: DkmsGeneration,
     real_kernels: dict[str, RealKernel],
@@ -341,19 +358,36 @@ def test_2_without_the_hook_lines_the_same_module_fails_with_e0514(
     kernel = real_kernels[series]
     with e2e.machine(config(tmp_path)):
         box = make_box(generation, tmp_path, kernel, rustup_proxy)
+        # The premise: kbuild's `rustc` (its Makefile's default) is rustup's proxy, another compiler.
+        assert shutil.which("rustc", path=box.env()["PATH"]) == str(rustup_proxy.bin_dir / "rustc")
+        assert rustup_proxy.version_text != kernel.rustc_text
         e2e.put_module(box, hook=False, shim="missing")
         assert dkms(box, None, "add", "/".join(MODULE)).exit_code == 0
         built = dkms(box, kernel, "build", "/".join(MODULE))
-    report("2 without the dkms.conf lines", generation, series, built)
+    make_log = built.make_log_text or ""
+    e0514 = "error[E0514]: found crate `core` compiled by an incompatible version of rustc" in make_log
+    report(
+        f"2 without the dkms.conf lines ({'E0514' if e0514 else 'rejected earlier'})",
+        generation,
+        series,
+        built,
+    )
     text = logs(built)
     assert built.exit_code != 0, text
-    make_log = built.make_log_text or ""
-    assert "error[E0514]: found crate `core` compiled by an incompatible version of rustc" in make_log, text
-    # rustc's own words: the kernel's crates were written by the kernel's compiler, and the
-    # one kbuild ran (plain `rustc`: rustup's proxy) is another.
-    assert kernel.rustc_text in make_log and rustup_proxy.version_text in make_log
+    # Failed in the Rust step: kbuild ran `rustc` (rustup's proxy, the premise of scenario 1),
+    # and that compiler, not the kernel's, stopped the build: E0514 (rustc's own words name
+    # the kernel's compiler, which wrote the crates, and the one kbuild ran), or, between
+    # versions further apart, an earlier rejection of a flag the kernel's configuration chose
+    # for its own rustc (rustup's 1.95 against a 1.85 kernel: `unknown unstable option:
+    # no-jump-tables`). The kernel's rustc builds the same module (scenario 1).
+    step = re.search(r"RUSTC \[M\] \S*rust_hello\.o", make_log)
+    assert step is not None, text
+    assert re.search(r"^error(\[E\d{4}\])?: ", make_log[step.end() :], re.M), text
+    if e0514:
+        assert kernel.rustc_text in make_log and rustup_proxy.version_text in make_log, text
     assert "dkms-rustc: " not in text  # the hook is not there
     assert not built_ko(box, kernel).exists()
+    assert not list(build_dir(box).glob("*.ko"))
 
 
 def _os_release() -> dict[str, str]:
@@ -532,23 +566,35 @@ def test_5_check_reads_the_real_tree(
         capture_output=True, text=True, check=True, env={**os.environ, "SRCARCH": "x86"},
     ).stdout.strip()  # fmt: skip
     assert found["min_bindgen"] == minimum
-    assert found["bindgen"] == kernel.bindgen_text == "bindgen 0.71.1"
+    # the bindgen build-kernels.sh built the tree with (trixie's package; the stamp says which)
+    wrapper_text = kernel.stamp["input.bindgen"].removeprefix(f"{BINDGEN_WRAPPER} ")
+    assert found["bindgen"] == kernel.bindgen_text == wrapper_text
     selected = data["selected"]
-    assert selected["bindgen"] == str(BINDGEN_WRAPPER) and selected["bindgen_version"] == "bindgen 0.71.1"
+    assert selected["bindgen"] == str(BINDGEN_WRAPPER) and selected["bindgen_version"] == wrapper_text
     assert selected["rustc"] == str(DISTRIBUTION_RUSTC) and selected["rustc_version"] == kernel.rustc_text
     assert f"BINDGEN={BINDGEN_WRAPPER}" in selected["make_args"]
     assert data["proofs"][str(DISTRIBUTION_RUSTC)]["ok"] is True
 
 
 def test_the_trees_are_the_documented_ones(real_kernels: dict[str, RealKernel]) -> None:
-    """7.2 from sid's linux-source-7.2, 6.12 from trixie's linux-source-6.12 (build-kernels.sh)."""
+    """7.2 from sid's linux-source-7.2, 6.12 from trixie's linux-source-6.12 (build-kernels.sh),
+    each in the directory named after the compilers it was built with; 7.2 with module signing."""
     for series, suite in (("7.2", "sid"), ("6.12", "trixie")):
         kernel = real_kernels[series]
         assert kernel.release.startswith(series + ".")
         assert kernel.stamp["result.source"].startswith(f"linux-source-{series} ")
         assert kernel.stamp["result.source"].endswith(f"({suite})")
+        rustc_text = kernel.stamp["input.rustc"].removeprefix(f"{DISTRIBUTION_RUSTC} ")
+        assert kernel.tree.parent.name == compilers_name(rustc_text, kernel.stamp["input.cc"])
         print(
             f"linux-{series}: {kernel.release}, built in {kernel.stamp.get('result.build_seconds')}s "
-            f"(make), {kernel.stamp.get('result.total_seconds')}s in all",
+            f"(make), {kernel.stamp.get('result.total_seconds')}s in all, in {kernel.tree}",
             file=sys.stderr,
         )
+    signed = real_kernels["7.2"]
+    config = read_auto_conf(signed.tree)
+    assert config.get("CONFIG_MODULE_SIG") == "y" and config.get("CONFIG_MODULE_SIG_HASH"), config
+    assert os.access(signed.tree / "scripts" / "sign-file", os.X_OK)
+    assert (signed.tree / "certs" / "signing_key.pem").is_file()
+    assert (signed.tree / "certs" / "signing_key.x509").is_file()
+    assert read_auto_conf(real_kernels["6.12"].tree).get("CONFIG_MODULE_SIG") is None

@@ -7,27 +7,37 @@
 # Usage: build-kernels.sh [--force] [7.2] [6.12]
 #   (no version argument: build both)
 #
-# Host: Debian bookworm (amd64), run as root, network access to Debian's
-# archive only.  What it does (see shared FACTS, section 9):
-#   * apt-get install rustc-web + rust-web-src (rustc 1.96.0 "built from a
-#     source tarball"), libclang1-19 and the kernel build dependencies;
+# Host: Debian bookworm or trixie (amd64), run as root, network access to
+# Debian's archive only.  What it does:
+#   * apt-get install Debian's rustc and its library sources (rustc-web +
+#     rust-web-src; rustc + rust-src where Debian's rustc package is already
+#     installed: whichever version the archive serves, e.g. 1.85.0 on bookworm
+#     without bookworm-security, 1.96.0 with it or on trixie), libclang1-19 and
+#     the kernel build dependencies;
 #   * apt-get download (private sources list and state dir; the system's apt
 #     configuration is never touched and nothing foreign is installed)
 #     trixie's bindgen 0.71.1 + libc6 + libgcc-s1, unpack them with dpkg -x and
 #     write a wrapper that starts bindgen through trixie's own dynamic loader,
 #     with LIBCLANG_PATH pointing at bookworm's libclang1-19;
 #   * apt-get download linux-source-7.2 (sid) / linux-source-6.12 (trixie),
-#     unpack the tarball, make tinyconfig + 64BIT MODULES MODULE_UNLOAD PRINTK
-#     RUST, make olddefconfig, make -j$jobs with the toolchain on the command
-#     line.  objtree == srctree.
+#     whatever point release the archive serves, unpack the tarball, make
+#     tinyconfig + 64BIT MODULES MODULE_UNLOAD PRINTK RUST (7.2 also
+#     MODULE_SIG: the tree has its own signing key certs/signing_key.pem and
+#     scripts/sign-file, for DKMS's module signing), make olddefconfig, make
+#     -j$jobs with the toolchain on the command line.  objtree == srctree.
 #
 # Output (DKMS_RUSTC_KERNELS, default /var/cache/dkms-rustc-ci/kernels):
-#   $out/linux-7.2  $out/linux-6.12   finished build trees
+#   $out/<compilers>/linux-7.2  $out/<compilers>/linux-6.12   build trees
 #   $out/tools/bindgen                bindgen wrapper ("bindgen 0.71.1")
-# Each tree is built under a temporary name and renamed only after a
-# successful build; its stamp file (.dkms-rustc-stamp) records the inputs.  A
-# tree whose stamp matches the current inputs is reused without any network
-# access.  --force rebuilds anyway.
+# <compilers> names the rustc and gcc the trees were built with, e.g.
+# rustc-1.85.0-4d91de4e4-2025-02-17-built-from-a-source-tarball_gcc-Debian-12.2.0-14-deb12u1-12.2.0,
+# so trees for several compilers live side by side (a bookworm and a trixie
+# machine may share the directory) and none rebuilds another's.  Each tree is
+# built under a temporary name and renamed only after a successful build; its
+# stamp file (.dkms-rustc-stamp) records the inputs (the tests pick the tree
+# whose stamp names the installed /usr/bin/rustc and gcc).  A tree whose stamp
+# matches the current inputs is reused without any network access.  --force
+# rebuilds anyway.
 #
 # Last lines on stdout, one per tree:  <path> <kernelrelease> <seconds> built|reused
 # Step timings go to stderr as "== [<seconds>s] <step>".
@@ -37,7 +47,7 @@
 
 set -euo pipefail
 
-RECIPE=1 # bump when the way a tree is built changes (invalidates stamps)
+RECIPE=2 # bump when the way a tree is built changes (invalidates stamps)
 
 OUT=${DKMS_RUSTC_KERNELS:-/var/cache/dkms-rustc-ci/kernels}
 JOBS=${DKMS_RUSTC_JOBS:-$(nproc)}
@@ -51,9 +61,17 @@ BINDGEN_VERSION=0.71.1
 BINDGEN_SUITE=trixie
 LIBCLANG_DIR=/usr/lib/llvm-19/lib
 CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-HOST_PACKAGES="rustc-web rust-web-src libclang1-19 make gcc libc6-dev bc flex
-bison libelf-dev libssl-dev cpio kmod xz-utils python3 perl"
+BUILD_PACKAGES="libclang1-19 make gcc libc6-dev bc flex bison libelf-dev
+libssl-dev openssl cpio kmod xz-utils python3 perl"
 KCONFIG_ENABLE="64BIT MODULES MODULE_UNLOAD PRINTK RUST"
+
+# options beyond KCONFIG_ENABLE, per series
+kconfig_extra() {
+	case $1 in
+	7.2) echo "MODULE_SIG" ;; # DKMS signs modules for such kernels
+	*) echo "" ;;
+	esac
+}
 
 # kernel series -> Debian suite that ships linux-source-<series>
 suite_for() {
@@ -82,7 +100,7 @@ SERIES=()
 for arg in "$@"; do
 	case $arg in
 	--force) FORCE=1 ;;
-	-h | --help) sed -n '3,36p' "$0"; exit 0 ;;
+	-h | --help) sed -n '3,46p' "$0"; exit 0 ;;
 	-*) die "unknown option $arg" ;;
 	*) suite_for "$arg" >/dev/null; SERIES+=("$arg") ;;
 	esac
@@ -98,6 +116,15 @@ exec 9>"$OUT/.lock"
 flock 9 || die "cannot lock $OUT/.lock"
 
 # --- 1. host packages --------------------------------------------------------
+# Debian's rustc: rustc-web (bookworm, trixie) unless Debian's own rustc package
+# is installed already (the two conflict: never replace the admin's compiler).
+if [ "$(dpkg-query -W -f='${db:Status-Status}' rustc 2>/dev/null)" = installed ]; then
+	RUST_PACKAGES="rustc rust-src"
+else
+	RUST_PACKAGES="rustc-web rust-web-src"
+fi
+HOST_PACKAGES="$RUST_PACKAGES $BUILD_PACKAGES"
+
 host_packages_missing() {
 	local p missing=""
 	for p in $HOST_PACKAGES; do
@@ -132,7 +159,13 @@ RUSTDOC=/usr/bin/rustdoc
 RUSTC_VERSION_TEXT=$($RUSTC --version)
 RUSTC_RELEASE=$($RUSTC -vV | sed -n 's/^release: //p')
 RUST_LIB_SRC=/usr/src/rustc-$RUSTC_RELEASE/library
-[ -f "$RUST_LIB_SRC/core/src/lib.rs" ] || die "$RUST_LIB_SRC/core/src/lib.rs missing (rust-web-src)"
+[ -f "$RUST_LIB_SRC/core/src/lib.rs" ] || die "$RUST_LIB_SRC/core/src/lib.rs missing ($RUST_PACKAGES)"
+CC_VERSION_TEXT=$(gcc --version | head -n 1)
+# The directory of the trees built with these compilers: both names, every run of
+# characters other than letters, digits, '.' and '+' made one '-'.
+name_of() { printf '%s' "$1" | tr -cs 'A-Za-z0-9.+' '-' | sed 's/-$//'; }
+COMPILERS=$(name_of "$RUSTC_VERSION_TEXT")_$(name_of "$CC_VERSION_TEXT")
+TREES=$OUT/$COMPILERS
 [ -e "$LIBCLANG_DIR/libclang.so.1" ] || [ -e "$LIBCLANG_DIR/libclang-19.so.1" ] ||
 	die "no libclang in $LIBCLANG_DIR (libclang1-19)"
 
@@ -236,8 +269,19 @@ stamp_inputs() {
 		input.bindgen=$BINDGEN $BINDGEN_VERSION_TEXT
 		input.libclang=$LIBCLANG_DIR
 		input.rust_lib_src=$RUST_LIB_SRC
-		input.kconfig_enable=$KCONFIG_ENABLE
+		input.cc=$CC_VERSION_TEXT
+		input.kconfig_enable=$KCONFIG_ENABLE $(kconfig_extra "$1")
 	EOF
+}
+
+# what an out-of-tree module build (and DKMS's signing) needs from a tree
+tree_complete() {
+	local tree=$1 series=$2
+	[ -f "$tree/rust/libkernel.rmeta" ] && [ -f "$tree/Module.symvers" ] && [ -f "$tree/scripts/module.lds" ] ||
+		return 1
+	case " $(kconfig_extra "$series") " in
+	*" MODULE_SIG "*) [ -x "$tree/scripts/sign-file" ] && [ -f "$tree/certs/signing_key.pem" ] ;;
+	esac
 }
 
 tree_reusable() {
@@ -245,7 +289,7 @@ tree_reusable() {
 	[ $FORCE = 0 ] || return 1
 	[ -f "$tree/$STAMP_NAME" ] || return 1
 	[ "$(grep '^input\.' "$tree/$STAMP_NAME")" = "$(stamp_inputs "$series")" ] || return 1
-	[ -f "$tree/rust/libkernel.rmeta" ] && [ -f "$tree/Module.symvers" ] && [ -f "$tree/scripts/module.lds" ]
+	tree_complete "$tree" "$series"
 }
 
 unpack_source() {
@@ -256,15 +300,18 @@ unpack_source() {
 }
 
 configure_tree() {
-	local tmp=$1 opt args=()
+	local tmp=$1 series=$2 opt args=()
 	kmake -C "$tmp" tinyconfig >&2
-	for opt in $KCONFIG_ENABLE; do args+=(--enable "$opt"); done
+	for opt in $KCONFIG_ENABLE $(kconfig_extra "$series"); do args+=(--enable "$opt"); done
 	"$tmp/scripts/config" --file "$tmp/.config" "${args[@]}"
 	kmake -C "$tmp" olddefconfig >&2
 	if ! grep -qx 'CONFIG_RUST=y' "$tmp/.config"; then
 		kmake -C "$tmp" rustavailable >&2 || true
 		die "CONFIG_RUST=y did not survive olddefconfig in $tmp (see rustavailable above)"
 	fi
+	for opt in $(kconfig_extra "$series"); do
+		grep -qx "CONFIG_$opt=y" "$tmp/.config" || die "CONFIG_$opt=y did not survive olddefconfig in $tmp"
+	done
 }
 
 build_tree() {
@@ -274,7 +321,7 @@ build_tree() {
 SUMMARY=()
 for series in "${SERIES[@]}"; do
 	t_start=$(date +%s)
-	tree=$OUT/linux-$series
+	tree=$TREES/linux-$series
 	if tree_reusable "$tree" "$series"; then
 		release=$(sed -n 's/^result.kernelrelease=//p' "$tree/$STAMP_NAME")
 		log "reusing $tree ($release)"
@@ -282,15 +329,16 @@ for series in "${SERIES[@]}"; do
 		continue
 	fi
 	suite=$(suite_for "$series")
-	tmp=$WORK/linux-$series.tmp
+	tmp=$WORK/$COMPILERS-linux-$series.tmp
 	rm -rf "$tmp"
 	deb=$(timed "download linux-source-$series/$suite" download "linux-source-$series/$suite")
 	srcver=$(dpkg-deb -f "$deb" Version)
 	timed "unpack linux-source-$series $srcver" unpack_source "$deb" "$series" "$tmp"
-	timed "configure linux-$series" configure_tree "$tmp"
+	timed "configure linux-$series" configure_tree "$tmp" "$series"
 	t_build=$(date +%s)
 	timed "build linux-$series (make -j$JOBS)" build_tree "$tmp"
 	build_secs=$(($(date +%s) - t_build))
+	tree_complete "$tmp" "$series" || die "$tmp lacks what a module build needs (rust/, Module.symvers, module.lds, sign-file)"
 	release=$(make -s -C "$tmp" kernelrelease)
 	{
 		stamp_inputs "$series"
@@ -301,6 +349,7 @@ for series in "${SERIES[@]}"; do
 		echo "result.date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$tmp/$STAMP_NAME.new"
 	mv "$tmp/$STAMP_NAME.new" "$tmp/$STAMP_NAME"
+	mkdir -p "$TREES"
 	rm -rf "$tree"
 	mv "$tmp" "$tree"
 	rm -f "$deb"
