@@ -14,6 +14,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,3 +321,26 @@ def test_mutated_real_rlib_raises_only_its_errors(
         index = data.draw(st.integers(min_value=start, max_value=end - 1))
         blob[index] = data.draw(st.integers(0, 255))
     _read_safely(write(scratch / "libcore-x.rlib", bytes(blob)))
+
+
+# -- cost ---------------------------------------------------------------------------------------
+
+_IMPORTS = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+import dkms_rustc.probe
+before = set(sys.modules)
+import dkms_rustc.rlib
+print(" ".join(sorted(set(sys.modules) - before)))
+print("dkms_rustc.rlib" in before)
+"""
+
+
+def test_probe_imports_the_reader_only_when_a_sysroot_needs_it() -> None:
+    """Off the warm path of a sysroot with .rmeta files (rustup's): probe does not import it,
+    and importing it costs nothing but itself."""
+    src = str(Path(rlib.__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _IMPORTS, src], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["dkms_rustc.rlib", "False"], out
