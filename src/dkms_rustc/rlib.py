@@ -129,7 +129,8 @@ def _elf_rmeta_section(reader: _Reader, base: int, size: int) -> tuple[int, int]
     table = reader.read(base + shoff, shnum * shentsize, "the ELF section table")
     sections = []
     for index in range(shnum):
-        name, kind, offset, length = _fields(table[index * shentsize :], section_layout, little)
+        entry = table[index * shentsize : index * shentsize + needed]
+        name, kind, offset, length = _fields(entry, section_layout, little)
         if kind != _SHT_NOBITS and offset + length > size:
             raise RlibError("lib.rmeta: an ELF section lies outside the member")
         sections.append((name, kind, offset, length))
