@@ -30,7 +30,7 @@
 #   $out/<compilers>/linux-7.2  $out/<compilers>/linux-6.12   build trees
 #   $out/tools/bindgen                bindgen wrapper ("bindgen 0.71.1")
 # <compilers> names the rustc and gcc the trees were built with, e.g.
-# rustc-1.85.0-4d91de4e4-2025-02-17-built-from-a-source-tarball_gcc-Debian-12.2.0-14-deb12u1-12.2.0,
+# rustc-1.85.0-4d91de4e4-2025-02-17-built-from-a-source-tarball_gcc-Debian-12.2.0-14+deb12u1-12.2.0,
 # so trees for several compilers live side by side (a bookworm and a trixie
 # machine may share the directory) and none rebuilds another's.  Each tree is
 # built under a temporary name and renamed only after a successful build; its
@@ -57,7 +57,7 @@ APTDIR=$WORK/apt
 DLDIR=$WORK/downloads
 STAMP_NAME=.dkms-rustc-stamp
 
-BINDGEN_VERSION=0.71.1
+BINDGEN_MIN=0.71.1 # scripts/min-tool-version.sh of Linux 7.1+; trixie serves 0.71.1
 BINDGEN_SUITE=trixie
 LIBCLANG_DIR=/usr/lib/llvm-19/lib
 CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -210,17 +210,20 @@ download() {
 # --- 3. bindgen from trixie ---------------------------------------------------
 BINDGEN=$TOOLS/bindgen
 bindgen_ok() {
-	[ -x "$BINDGEN" ] && [ "$("$BINDGEN" --version 2>/dev/null)" = "bindgen $BINDGEN_VERSION" ]
+	local text
+	[ -x "$BINDGEN" ] && text=$("$BINDGEN" --version 2>/dev/null) || return 1
+	case $text in "bindgen "[0-9]*) ;; *) return 1 ;; esac
+	# at least the kernels' minimum, whichever version the archive serves
+	[ "$(printf '%s\n%s\n' "$BINDGEN_MIN" "${text#bindgen }" | sort -V | head -n 1)" = "$BINDGEN_MIN" ]
 }
 
 setup_bindgen() {
-	local root tmp deb spec
+	local root tmp deb spec version
 	if [ $FORCE = 0 ] && bindgen_ok; then
 		log "reusing $BINDGEN ($("$BINDGEN" --version))"
 		return 0
 	fi
-	root=$TOOLS/bindgen-$BINDGEN_VERSION
-	tmp=$TOOLS/.bindgen-$BINDGEN_VERSION.tmp
+	tmp=$TOOLS/.bindgen.tmp
 	mkdir -p "$TOOLS"
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
@@ -232,11 +235,13 @@ setup_bindgen() {
 	done
 	[ -x "$tmp/usr/bin/bindgen" ] || die "bindgen package has no usr/bin/bindgen"
 	[ -x "$tmp/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ] || die "no trixie loader"
+	version=$(sed -n 's/^bindgen //p' "$tmp/PACKAGES")
+	root=$TOOLS/bindgen-$version
 	rm -rf "$root"
 	mv "$tmp" "$root"
 	cat >"$BINDGEN.tmp" <<-EOF
 		#!/bin/sh
-		# bindgen $BINDGEN_VERSION from Debian $BINDGEN_SUITE, run through $BINDGEN_SUITE's own
+		# bindgen $version from Debian $BINDGEN_SUITE, run through $BINDGEN_SUITE's own
 		# dynamic loader and libc (written by tests/realkernel/build-kernels.sh).
 		LIBCLANG_PATH=$LIBCLANG_DIR
 		export LIBCLANG_PATH
@@ -247,10 +252,10 @@ setup_bindgen() {
 	EOF
 	chmod 755 "$BINDGEN.tmp"
 	mv "$BINDGEN.tmp" "$BINDGEN"
-	bindgen_ok || die "$BINDGEN does not print 'bindgen $BINDGEN_VERSION'"
+	bindgen_ok || die "$BINDGEN does not print 'bindgen X' with X at least $BINDGEN_MIN"
 	log "bindgen wrapper: $BINDGEN ($("$BINDGEN" --version))"
 }
-timed "bindgen $BINDGEN_VERSION" setup_bindgen
+timed "bindgen ($BINDGEN_SUITE)" setup_bindgen
 BINDGEN_VERSION_TEXT=$("$BINDGEN" --version)
 
 # --- 4. kernels ---------------------------------------------------------------
