@@ -192,7 +192,14 @@ foreign_apt() {
 			deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
 			deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
 		EOF
-		apt-get "${APT_OPTS[@]}" -q update >&2
+		# (runs inside $(...), where bash does not apply set -e: every status is checked)
+		if ! apt-get "${APT_OPTS[@]}" -q update >&2; then
+			if ! compgen -G "$APTDIR/lists/*_dists_sid_*Packages*" >/dev/null ||
+				! compgen -G "$APTDIR/lists/*_dists_trixie_*Packages*" >/dev/null; then
+				die "apt-get update of trixie and sid failed (see above) and no earlier package lists are in $APTDIR/lists"
+			fi
+			log "warning: apt-get update of trixie and sid failed (see above); using the package lists of an earlier update in $APTDIR/lists"
+		fi
 		: >"$UPDATED_MARK"
 	fi
 	apt-get "${APT_OPTS[@]}" "$@"
