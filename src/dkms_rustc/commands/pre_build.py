@@ -9,7 +9,6 @@ to whatever ``rustc`` happens to be first on PATH.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from dkms_rustc.commands._shared import decide_for_build
 from dkms_rustc.config import Policy
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
+from dkms_rustc.options import PreBuildOptions
 from dkms_rustc.output import PREFIX, print_lines
 
 
@@ -45,7 +45,7 @@ def _cwd() -> Path | None:
         return None
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: PreBuildOptions) -> int:
     cwd = _cwd()
     given: Path | None = args.build_dir or cwd
     if given is None:
