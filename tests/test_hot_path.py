@@ -23,6 +23,7 @@ import dkms_rustc
 import kerneltree
 from dkms_rustc import config
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 
 TOOLCHAINS = kerneltree.find_real_toolchains()
 
@@ -138,7 +139,7 @@ def test_warm_refusal_starts_nothing_and_imports_nothing_heavy(tmp_path: Path) -
     """The refusal words a fix for the distribution: reading os-release must not start
     lsb_release or uname, nor import distro."""
     code, started, modules = _warm_run(tmp_path, _setup(tmp_path, "stable", ["nightly"]))
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert started == []
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dkms_rustc.versions import RustcVersion, parse_rustc_version
+from dkms_rustc.versions import RustcVersion, parse_rustc_version, rustup_toolchain_names
 
 
 @dataclass(frozen=True)
@@ -127,12 +127,11 @@ def _suffix_package_version(version: RustcVersion) -> str:
 
 
 def _official(version: RustcVersion, platform: Platform) -> list[str]:
+    names = rustup_toolchain_names(version)
     if version.channel == "stable":
         toolchain = version.release
-    elif version.channel in ("nightly", "beta") and version.date:
-        from dkms_rustc.autoinstall import toolchain_names
-
-        following, commit_day = toolchain_names(version)
+    elif len(names) == 2:
+        following, commit_day = names
         toolchain = f"{following} (published the day after its commit date; if that is not it, {commit_day})"
     else:
         toolchain = f"{version.channel} of {version.date}"

@@ -19,7 +19,8 @@ from pathlib import Path
 from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.kernel import KernelRust
-from dkms_rustc.probe import Deadline, Toolchain
+from dkms_rustc.runner import Deadline
+from dkms_rustc.toolchains import Toolchain
 from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
 
 # A test compile takes a few tens of milliseconds (a few hundred on a busy machine); one that

@@ -101,3 +101,20 @@ def parse_bindgen_version(text: str) -> str | None:
     """``0.72.1`` from ``bindgen 0.72.1``; None when it does not look like bindgen's output."""
     match = _BINDGEN_RE.match(text.strip())
     return match["release"] if match else None
+
+
+def rustup_toolchain_names(version: RustcVersion) -> list[str]:
+    """What to ask rustup for. A nightly is published under the day after its commit date
+    (usually), so both days are tried; the decision afterwards checks the exact string."""
+    if version.channel == "stable":
+        return [version.release]
+    if version.channel in ("nightly", "beta") and version.date:
+        import datetime  # only a nightly or beta needs dates
+
+        try:
+            day = datetime.date.fromisoformat(version.date)
+        except ValueError:  # a date no calendar has (2026-02-30): no channel rustup would know
+            return []
+        following = day + datetime.timedelta(days=1)
+        return [f"{version.channel}-{following.isoformat()}", f"{version.channel}-{version.date}"]
+    return []

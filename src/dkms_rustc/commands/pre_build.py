@@ -13,11 +13,12 @@ import argparse
 import os
 from pathlib import Path
 
-from dkms_rustc import report
-from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import decide_for_build
-from dkms_rustc.decision import ERROR, EXIT_CODES, NO_RUST
+from dkms_rustc.config import Policy
+from dkms_rustc.decision import Verdict
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
+from dkms_rustc.output import PREFIX, print_lines
 
 
 def _module_trees(build_dir: Path, cwd: Path | None) -> tuple[Path, ...]:
@@ -61,7 +62,7 @@ def _build_c_modules_only(build_dir: Path) -> int:
     except HandoffError as error:
         print_lines([f"ERROR: cannot hand the decision to make: {error}"])
         withdraw(build_dir)
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     print_lines(
         [
             "the package's C modules build; its Rust modules are skipped by their "
@@ -69,7 +70,7 @@ def _build_c_modules_only(build_dir: Path) -> int:
             f"make arguments in {path}: (none)",
         ]
     )
-    return 0
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,13 +83,14 @@ def run(args: argparse.Namespace) -> int:
                 "there is no build directory to hand the decision to"
             ]
         )
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     build_dir = given.absolute()
     module = args.module or os.environ.get("module") or None
     excluded = _module_trees(build_dir, None if args.build_dir else cwd)
-    assessment, release, lines = decide_for_build(args, module, excluded, args.policy)
+    policy = Policy(args.policy) if args.policy else None
+    assessment, release, lines = decide_for_build(args, module, excluded, policy)
     decision = assessment.decision
-    if decision.verdict == NO_RUST and not decision.build_may_proceed and _mixed_package(build_dir):
+    if decision.verdict is Verdict.NO_RUST and not decision.build_may_proceed and _mixed_package(build_dir):
         return _build_c_modules_only(build_dir)
     try:
         if decision.build_may_proceed:
@@ -98,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         write_refusal(
             build_dir,
-            [report.PREFIX + line for line in lines],
-            f"{report.PREFIX}this module build was stopped before compiling "
+            [PREFIX + line for line in lines],
+            f"{PREFIX}this module build was stopped before compiling "
             f"({decision.verdict}); see the lines above, or run: dkms-rustc check -k {release}",
         )
     except HandoffError as error:
@@ -111,5 +113,5 @@ def run(args: argparse.Namespace) -> int:
         else:
             messages.append(f"{build_dir / ARGS_FILE} is left over from before and could not be removed")
         print_lines(messages)
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     return decision.exit_code
