@@ -828,6 +828,18 @@ class DkmsSandbox:
             raise DkmsHarnessError("set_kernel_config: this sandbox builds against a real tree")
         (self.kernel_dir / ".config").write_text("".join(f"{line}\n" for line in lines))
 
+    def enable_signing(self, sign_file: Path) -> None:
+        """Let DKMS sign what it builds with ``sign_file`` (a kernel tree's scripts/sign-file)
+        and the sandbox's MOK key, which DKMS creates (openssl) on first use. ``try_sign_modules``
+        (3.4+): sign even where DKMS believes it runs in a chroot, as it does in some VMs."""
+        (self.etc_dir / "framework.conf.d" / "signing.conf").write_text(
+            f'sign_file="{sign_file}"\ntry_sign_modules="true"\n'
+        )
+
+    @property
+    def mok_certificate(self) -> Path:
+        return self.root / "mok.pub"
+
     def module_source(self, name: str, version: str) -> Path:
         return self.source_tree / f"{name}-{version}"
 
