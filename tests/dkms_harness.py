@@ -12,14 +12,14 @@ Four generations of ``dkms`` are made runnable without touching the system's DKM
 * *upstream* 3.3.0 and 3.4.3 (:data:`UPSTREAM_PINS`), which no Debian or Ubuntu archive carries:
   ``build_environment``, per-module ``BUILD_EXCLUSIVE_*[#]`` (3.3), ``/etc/dkms/<module>/<script>``
   overrides and ``try_sign_modules`` (3.4). This harness never fetches or builds them. It USES
-  an installation made by hand, outside any checkout, with upstream's own ``make install
-  DESTDIR=<dir>/<version>`` from the pinned commit of github dkms-project/dkms, found at
+  an installation made by hand, outside any checkout, by upstream's own install procedure
+  (DESTDIR=<dir>/<version>) from the pinned commit of github dkms-project/dkms, found at
   ``<dir>/<version>/usr/sbin/dkms`` with ``<dir>`` = :func:`upstream_dir`
   (``${DKMS_RUSTC_UPSTREAM_DKMS:-/var/cache/dkms-rustc-ci/dkms-upstream}``). It is used only when
   it is root-owned, prints the pinned version and has the pinned checksum; a present but
   different file is an error. Where none is installed, that version is *not provided here*
-  (:func:`generation_ids` leaves it out, :func:`versions_report` says so, loudly, at the top and
-  the end of a pytest run) unless ``DKMS_RUSTC_REQUIRE_UPSTREAM_DKMS=1`` makes it a failure.
+  (:func:`generation_ids` leaves it out, :func:`versions_report` says so, loudly, at the end of
+  every pytest run with DKMS tests) unless ``DKMS_RUSTC_REQUIRE_UPSTREAM_DKMS=1`` makes it a failure.
 
 dkms is one bash script. Each generation runs from a copy of it (``<cache>/<name>/sbin/dkms``)
 in which two hard-coded paths were rewritten at set-up time:
@@ -126,7 +126,7 @@ class DkmsHarnessError(RuntimeError):
 class UpstreamPin:
     """One upstream DKMS release the suite runs, pinned to its tag's commit.
 
-    ``script_sha256`` is the checksum of ``usr/sbin/dkms`` as upstream's ``make install``
+    ``script_sha256`` is the checksum of ``usr/sbin/dkms`` as upstream's own install procedure
     writes it from that commit (dkms.in with the Makefile's substitutions; deterministic).
     """
 
@@ -210,8 +210,8 @@ def versions_report() -> list[str]:
         else:
             lines.append(
                 f"dkms {pin.version}: NOT PROVIDED here (no {script}): no DKMS scenario ran on it. "
-                f"Install upstream {pin.tag} ({pin.commit}) by hand with its own "
-                f"`make install DESTDIR={script.parents[2]}` (README: Testing with upstream DKMS)"
+                f"It is an installation of upstream {pin.tag} ({pin.commit}) made by hand with its own "
+                f"install procedure, DESTDIR={script.parents[2]} (README: Testing with upstream DKMS)"
                 + ("" if _upstream_required() else f"; {_REQUIRE_UPSTREAM}=1 makes its absence fail")
             )
     return lines
@@ -564,8 +564,8 @@ def _read_upstream(pin: UpstreamPin) -> str:
     if not _upstream_provided(pin):
         raise DkmsHarnessError(
             f"DKMS {pin.version} is not provided here: no {script} ({_REQUIRE_UPSTREAM}=1 asks for it). "
-            f"Install upstream {pin.tag} ({pin.commit}) with its own "
-            f"`make install DESTDIR={script.parents[2]}` (README: Testing with upstream DKMS)"
+            f"It is an installation of upstream {pin.tag} ({pin.commit}) made by hand with its own "
+            f"install procedure, DESTDIR={script.parents[2]} (README: Testing with upstream DKMS)"
         )
     if script.is_symlink() or not script.is_file():
         raise DkmsHarnessError(f"{script} is not a regular file")
@@ -575,7 +575,7 @@ def _read_upstream(pin: UpstreamPin) -> str:
     if digest != pin.script_sha256:
         raise DkmsHarnessError(
             f"{script} is not upstream DKMS {pin.tag} as pinned ({pin.commit}): its sha256 is {digest}, "
-            f"the pinned commit's `make install` writes {pin.script_sha256}. Reinstall it from that commit"
+            f"the pinned commit's own install procedure writes {pin.script_sha256}. Reinstall it from that commit"
         )
     return data.decode()
 
