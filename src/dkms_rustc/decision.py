@@ -31,7 +31,7 @@ from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.kernel import KernelRust
 from dkms_rustc.proof import ProofResult
 from dkms_rustc.toolchains import Toolchain
-from dkms_rustc.versions import parse_bindgen_version, release_numbers
+from dkms_rustc.versions import at_least, parse_bindgen_version, version_key
 
 
 class Verdict(str, enum.Enum):
@@ -181,10 +181,6 @@ def matching_rustcs(kernel: KernelRust, rustcs: Sequence[Toolchain]) -> list[Too
     return [toolchain for toolchain in rustcs if matches(kernel, toolchain)]
 
 
-def _numbers(text: str | None) -> tuple[int, int, int]:
-    return release_numbers(text or "") or (0, 0, 0)
-
-
 def choose_bindgen(kernel: KernelRust, bindgens: Sequence[Toolchain]) -> tuple[Toolchain | None, str | None]:
     """The kernel's own bindgen version if installed, else the newest at or above the minimum."""
     usable = [tool for tool in bindgens if tool.usable and tool.release]
@@ -192,11 +188,10 @@ def choose_bindgen(kernel: KernelRust, bindgens: Sequence[Toolchain]) -> tuple[T
     for tool in usable:
         if wanted and tool.release == wanted:
             return tool, None
-    minimum = _numbers(kernel.min_bindgen)
-    acceptable = [tool for tool in usable if _numbers(tool.release) >= minimum]
+    acceptable = [tool for tool in usable if at_least(tool.release or "", kernel.min_bindgen)]
     if not acceptable:
         return None, None
-    best = max(acceptable, key=lambda tool: _numbers(tool.release))
+    best = max(acceptable, key=lambda tool: version_key(tool.release or ""))
     note = (
         f"bindgen {best.release} ({best.binary}) is used; the kernel was configured with "
         f"{kernel.config_bindgen_text or 'an unrecorded bindgen'}"

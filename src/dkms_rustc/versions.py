@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+TYPE_CHECKING = False  # typing costs an import the warm path does without
+if TYPE_CHECKING:
+    from packaging.version import Version
+
 _RUSTC_RE = re.compile(
     r"^rustc (?P<release>\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)"
     r"(?: \((?P<commit>[0-9a-f]{7,40}) (?P<date>\d{4}-\d{2}-\d{2})\))?"
@@ -87,14 +91,20 @@ def release_numbers(release: str) -> tuple[int, int, int] | None:
     return major, minor, patch
 
 
-def kconfig_rustc_version(number: int) -> tuple[int, int, int]:
-    """Decode CONFIG_RUSTC_VERSION (100000*major + 100*minor + patch)."""
-    return number // 100000, (number // 100) % 1000, number % 100
+def version_key(release: str) -> Version:
+    """An ordering key for a tool's release (``0.72.1``) by PEP 440, whose rules fit bindgen's
+    plain releases and the kernel's minimums; anything it cannot parse sorts first."""
+    from packaging.version import InvalidVersion, Version  # only a minimum comparison needs it
+
+    try:
+        return Version(release)
+    except InvalidVersion:
+        return Version("0")
 
 
-def kconfig_llvm_version(number: int) -> tuple[int, int, int]:
-    """Decode CONFIG_RUSTC_LLVM_VERSION (10000*major + 100*minor + patch)."""
-    return number // 10000, (number // 100) % 100, number % 100
+def at_least(release: str, minimum: str | None) -> bool:
+    """``release`` is ``minimum`` or newer (True when the kernel names no minimum)."""
+    return minimum is None or version_key(release) >= version_key(minimum)
 
 
 def parse_bindgen_version(text: str) -> str | None:
