@@ -575,7 +575,8 @@ def _read_upstream(pin: UpstreamPin) -> str:
     if digest != pin.script_sha256:
         raise DkmsHarnessError(
             f"{script} is not upstream DKMS {pin.tag} as pinned ({pin.commit}): its sha256 is {digest}, "
-            f"the pinned commit's own install procedure writes {pin.script_sha256}. Reinstall it from that commit"
+            f"the pinned commit's own install procedure writes {pin.script_sha256}. "
+            "Reinstall it from that commit"
         )
     return data.decode()
 
