@@ -1,4 +1,4 @@
-"""Command line: ``dkms-rustc check | status | pre-build | toolchains | config | env``.
+"""Command line: ``dkms-rustc check | status | pre-build | toolchains | config | env | upgrade-check``.
 
 Only argparse is imported here; each subcommand's module (and what it needs) is imported
 when that subcommand runs, so the PRE_BUILD path loads nothing it does not use.
@@ -221,6 +221,28 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tools)
     tools.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
 
+    upgrade = sub.add_parser(
+        "upgrade-check",
+        help="the package-manager hook: warn when a transaction removes the rustc a kernel needs",
+        description="Run by apt (DPkg::Pre-Invoke / Post-Invoke) and pacman (PreTransaction / "
+        "PostTransaction hooks) around a package transaction. --before remembers which installed "
+        "kernels can build their Rust DKMS modules and with which rustc; --after looks again and, "
+        "for every kernel that could before and cannot now (the transaction removed or replaced "
+        "its rustc), prints a banner with the fix: reinstall and pin the old toolchain. Silent "
+        "when no Rust module is registered with DKMS.",
+        epilog="exit status:\n  0   always, unless package_hook_fail = yes\n"
+        "  44  package_hook_fail = yes and a kernel lost its rustc\n",
+        formatter_class=raw,
+    )
+    when = upgrade.add_mutually_exclusive_group(required=True)
+    when.add_argument("--before", action="store_true", help="before the transaction: remember the state")
+    when.add_argument("--after", action="store_true", help="after it: compare, and warn")
+    _common(upgrade)
+    for name in ("--dkms-tree", "--dkms-etc"):
+        default = DKMS_TREE if name == "--dkms-tree" else DKMS_ETC
+        upgrade.add_argument(name, metavar="DIR", type=Path, default=default, help=argparse.SUPPRESS)
+    upgrade.add_argument("--modules-dir", metavar="DIR", action="append", type=Path, help=argparse.SUPPRESS)
+
     conf = sub.add_parser(
         "config",
         help="show the effective configuration and where each value came from",
@@ -287,6 +309,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dkms_rustc.commands import env as env_command
 
         return env_command.run(args)
+    if args.command == "upgrade-check":
+        from dkms_rustc.commands import upgrade_check
+
+        return upgrade_check.run(args)
     from dkms_rustc.commands import toolchains
 
     return toolchains.run(args)

@@ -1,0 +1,156 @@
+"""``dkms-rustc upgrade-check --before | --after``: the package-manager hook that catches a
+rolling upgrade removing or replacing the rustc an installed kernel needs.
+
+A kernel's Rust metadata accepts modules only from the very compiler build that wrote it, so
+an upgrade of the distribution's rustc (Arch's ``rust``, Gentoo's depclean of an old slot,
+Debian's ``rustc-web``) silently makes every Rust DKMS module unbuildable for the kernels
+already installed; nobody notices until the next module or kernel update fails. apt
+(``DPkg::Pre-Invoke`` / ``DPkg::Post-Invoke``) and pacman (PreTransaction / PostTransaction
+hooks) run this before and after a transaction: ``--before`` remembers which kernels could
+build their Rust modules and with which rustc, ``--after`` looks again and, for each kernel
+that could before and cannot now, prints a banner with the fix (keep or pin the old
+toolchain). It does nothing when no Rust module is registered with DKMS, and never fails the
+transaction unless ``package_hook_fail = yes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from dkms_rustc import decision as decisions
+from dkms_rustc import hints
+from dkms_rustc.cache import Cache
+from dkms_rustc.cli import print_lines
+from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
+from dkms_rustc.commands.status import MODULES_DIR, installed_kernels
+from dkms_rustc.config import Settings
+from dkms_rustc.dkmsmodules import registered_modules
+from dkms_rustc.engine import Request, assess, prepare_toolchains
+
+HOOK_FAILED = 44  # exitcodes: "the hook was told to fail" (package_hook_fail = yes)
+_BANNER = "*" * 72
+_STATE_KIND = "upgrade-check"
+
+
+@dataclass(frozen=True)
+class KernelState:
+    """One installed kernel as a transaction found it."""
+
+    release: str
+    builds: bool  # its Rust modules would build now
+    refused: bool  # they would not: no installed rustc is the kernel's
+    needs: str | None  # the rustc version string its metadata names
+    rustc: str | None  # the compiler that would build its modules, when one does
+
+    def as_json(self) -> dict[str, object]:
+        return {"builds": self.builds, "needs": self.needs, "rustc": self.rustc}
+
+
+def _modules_dirs(args: argparse.Namespace) -> list[Path]:
+    return list(args.modules_dir) if args.modules_dir else [MODULES_DIR]
+
+
+def _kernel_states(args: argparse.Namespace, settings: Settings, cache: Cache) -> list[KernelState]:
+    search = search_dirs(args)
+    kernels = [entry for entry in installed_kernels(_modules_dirs(args), [], None) if entry.tree.exists()]
+    if not kernels:
+        return []
+    prepared = prepare_toolchains(Request(None, None, search), settings, cache)
+    states: list[KernelState] = []
+    for entry in kernels:
+        request = Request(kernel_dir=entry.tree, kernelrelease=entry.release, search=search)
+        decision = assess(request, settings, cache, prepared=prepared).decision
+        kernel = decision.kernel
+        states.append(
+            KernelState(
+                release=entry.release or str(entry.tree),
+                builds=decision.verdict == decisions.OK,
+                refused=decision.verdict == decisions.REFUSED,
+                needs=kernel.expected_rustc if kernel else None,
+                rustc=str(decision.rustc.binary) if decision.rustc else None,
+            )
+        )
+    return states
+
+
+def _remembered(value: object) -> dict[str, KernelState] | None:
+    """The --before record, or None when there is none or it is not what --before writes."""
+    if not isinstance(value, dict):
+        return None
+    result: dict[str, KernelState] = {}
+    for release, state in value.items():
+        if not isinstance(release, str) or not isinstance(state, dict):
+            return None
+        needs, rustc = state.get("needs"), state.get("rustc")
+        result[release] = KernelState(
+            release=release,
+            builds=state.get("builds") is True,
+            refused=False,
+            needs=needs if isinstance(needs, str) else None,
+            rustc=rustc if isinstance(rustc, str) else None,
+        )
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args)
+    except ConfigFileError as error:  # an unusable configuration must not break a transaction
+        print_lines([f"upgrade check: {error}; nothing checked"])
+        return 0
+    cache = cache_from(args, settings)
+    key = [str(path) for path in _modules_dirs(args)]
+    modules = [module for module in registered_modules(args.dkms_tree, args.dkms_etc) if module.is_rust]
+    if not modules:
+        if args.after:
+            cache.put(_STATE_KIND, key, None)
+        return 0  # nothing to protect: stay silent in the package manager's output
+    states = _kernel_states(args, settings, cache)
+    if args.before:
+        cache.put(_STATE_KIND, key, {state.release: state.as_json() for state in states})
+        return 0
+    before = _remembered(cache.get(_STATE_KIND, key))
+    cache.put(_STATE_KIND, key, None)
+    names = ", ".join(f"{module.name}/{module.version}" for module in modules)
+    lost: list[tuple[KernelState, KernelState | None]] = []
+    for state in states:
+        previous = before.get(state.release) if before is not None else None
+        # Without a --before record (the hook before the transaction did not run), every
+        # kernel left without its compiler is named; with one, only those this transaction broke.
+        if state.refused and state.needs and (before is None or (previous is not None and previous.builds)):
+            lost.append((state, previous))
+    if not lost:
+        fine = sum(1 for state in states if state.builds)
+        print_lines(
+            [
+                f"upgrade check: the Rust DKMS modules ({names}) can still be built for "
+                f"{fine} of {len(states)} installed kernels, as before this transaction"
+            ]
+        )
+        return 0
+    platform = hints.detect_platform()
+    lines = [_BANNER]
+    for state, previous in lost:
+        assert state.needs is not None
+        was = previous.rustc if previous else None
+        what = "removed or replaced" if previous else "left no"
+        lines += [
+            f"WARNING: this package transaction {what} the rustc that kernel {state.release} needs: "
+            f"the Rust DKMS modules {names} will NOT build for it (the next kernel or module update fails)",
+            f"kernel {state.release} needs {state.needs}" + (f"; before this transaction that was {was}" if was else ""),
+            *(f"fix: {line}" for line in hints.keep_toolchain(state.needs, was, platform)),
+        ]
+    lines += ["check again with: dkms-rustc status", _BANNER]
+    print_lines(lines)
+    if settings.syslog:
+        from dkms_rustc import logsink
+
+        logsink.send(lines[1:-1], failed=True, context="upgrade check")
+    if settings.package_hook_fail:
+        print_lines(
+            [f"package_hook_fail = yes ({settings.origins.get('package_hook_fail')}): failing the hook"]
+        )
+        return HOOK_FAILED
+    return 0
