@@ -409,7 +409,8 @@ def keep_toolchain(expected_text: str, previous: str | None, platform: Platform)
         ]
     if family == "arch":
         return [
-            f"downgrade from pacman's cache: pacman -U /var/cache/pacman/pkg/rust-{package}-x86_64.pkg.tar.zst "
+            "downgrade from pacman's cache: pacman -U "
+            f"/var/cache/pacman/pkg/rust-{package}-x86_64.pkg.tar.zst "
             f"/var/cache/pacman/pkg/rust-src-{package}-any.pkg.tar.zst (else the Arch Linux Archive), then "
             "keep it with 'IgnorePkg = rust rust-src' in /etc/pacman.conf until the kernel is rebuilt "
             "with the new rustc"
@@ -429,4 +430,4 @@ def keep_toolchain(expected_text: str, previous: str | None, platform: Platform)
             f"emerge --ask --noreplace dev-lang/rust:{numbers} puts the slot in @world, so "
             "emerge --depclean no longer removes it"
         ]
-    return install_rustc(expected_text, platform) + ["then keep that package from being upgraded"]
+    return [*install_rustc(expected_text, platform), "then keep that package from being upgraded"]

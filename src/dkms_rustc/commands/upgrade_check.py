@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         lines += [
             f"WARNING: this package transaction {what} the rustc that kernel {state.release} needs: "
             f"the Rust DKMS modules {names} will NOT build for it (the next kernel or module update fails)",
-            f"kernel {state.release} needs {state.needs}" + (f"; before this transaction that was {was}" if was else ""),
+            f"kernel {state.release} needs {state.needs}"
+            + (f"; before this transaction that was {was}" if was else ""),
             *(f"fix: {line}" for line in hints.keep_toolchain(state.needs, was, platform)),
         ]
     lines += ["check again with: dkms-rustc status", _BANNER]
