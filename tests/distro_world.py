@@ -32,18 +32,20 @@ def need_scratch_root(*tools: str) -> None:
 
 
 def _build(script: str) -> Path:
-    built = subprocess.run(["sh", str(ROOT / "packaging" / script)], capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        ["sh", str(ROOT / "packaging" / script)], capture_output=True, text=True, timeout=600
+    )
     assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
     return Path(built.stdout.strip().splitlines()[-1])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rpm_package() -> Path:
     """``sh packaging/build-rpm.sh``: the real rpmbuild."""
     return _build("build-rpm.sh")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def arch_package() -> Path:
     """``sh packaging/build-arch.sh``: the real makepkg."""
     return _build("build-arch.sh")
@@ -55,7 +57,11 @@ def rpm_install(root: ScratchRoot) -> subprocess.CompletedProcess[str]:
     by rpm: --nodeps."""
     package = rpm_package()
     return root.outside(
-        "sh", "-c", 'rpm --root "$0" --initdb && rpm --root "$0" -i --nodeps "$1"', str(root.path), str(package)
+        "sh",
+        "-c",
+        'rpm --root "$0" --initdb && rpm --root "$0" -i --nodeps "$1"',
+        str(root.path),
+        str(package),
     )
 
 
@@ -68,7 +74,9 @@ def pacman_args(root: ScratchRoot) -> list[str]:
     ]  # fmt: skip
 
 
-def pacman_install(root: ScratchRoot, *packages: Path, overwrite: str | None = None) -> subprocess.CompletedProcess[str]:
+def pacman_install(
+    root: ScratchRoot, *packages: Path, overwrite: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """``pacman -U --root``: -dd because pacman's database there knows no python (dpkg's does)."""
     root.write("/var/lib/pacman/.keep", "")
     root.write("/var/cache/pacman/pkg/.keep", "")

@@ -22,7 +22,7 @@ from pathlib import Path
 SYSTEM_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL": "C"}
 
 _MOUNT = (
-    'set -e; r=$1; shift; mode=$1; shift; '
+    "set -e; r=$1; shift; mode=$1; shift; "
     'mount -t overlay overlay -o "lowerdir=/,upperdir=$UPPER,workdir=$WORK" "$r"; '
     'mount -t proc proc "$r/proc"; mount --rbind /dev "$r/dev"; '
     'if [ "$mode" = chroot ]; then exec chroot "$r" "$@"; else exec "$@"; fi'
@@ -58,7 +58,19 @@ class ScratchRoot:
     ) -> subprocess.CompletedProcess[str]:
         environment = {**SYSTEM_ENV, **(env or {}), "UPPER": str(self.upper), "WORK": str(self.work)}
         return subprocess.run(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", _MOUNT, "sh", str(self.path), mode, *argv],
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                _MOUNT,
+                "sh",
+                str(self.path),
+                mode,
+                *argv,
+            ],
             capture_output=True,
             text=True,
             env=environment,
