@@ -94,10 +94,11 @@ class ScratchRoot:
         """Run ``argv`` on the machine with the overlay mounted at :attr:`path` (``--root`` tools)."""
         return self._run("outside", argv, env, None, timeout)
 
-    def upper_path(self, path: str) -> Path:
+    def upper_path(self, path: str, follow: bool = True) -> Path:
         """Where ``path`` of the root lives in the upper layer. Links of the machine are followed
-        (``/lib`` -> ``usr/lib``): a real directory in the upper layer would hide the link."""
-        return self.upper / os.path.realpath(path).lstrip("/")
+        (``/lib`` -> ``usr/lib``): a real directory in the upper layer would hide the link.
+        ``follow=False`` takes the path as it is, to cover a link with a real directory."""
+        return self.upper / (os.path.realpath(path) if follow else path).lstrip("/")
 
     def write(self, path: str, text: str, mode: int = 0o644) -> Path:
         """Create a file in the root (in the upper layer), e.g. ``/etc/dkms-rustc.conf``."""
@@ -105,6 +106,22 @@ class ScratchRoot:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         target.chmod(mode)
+        return target
+
+    def hide(self, path: str) -> None:
+        """Make ``path`` of the machine absent in the root (an overlay whiteout: a 0:0 device)."""
+        import stat
+
+        target = self.upper_path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+    def link_copy(self, source: Path, path: str, follow: bool = True) -> Path:
+        """A hard-linked copy of the tree ``source`` at ``path`` in the root: the same real files
+        (a compiler, library sources) arranged as another distribution arranges them."""
+        target = self.upper_path(path, follow)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-al", str(source), str(target)], check=True)
         return target
 
     def exists(self, path: str) -> bool:
