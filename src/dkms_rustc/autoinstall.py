@@ -11,7 +11,6 @@ afterwards, so an install that produced the wrong compiler is refused like any o
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from dkms_rustc import runner
 from dkms_rustc.config import Settings
 from dkms_rustc.toolchains import home_of_uid
 from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
-from dkms_rustc.versions import RustcVersion, parse_rustc_version
+from dkms_rustc.versions import parse_rustc_version, rustup_toolchain_names
 
 INSTALL_TIMEOUT = 900.0
 
@@ -29,18 +28,6 @@ class Outcome:
     installed: bool
     rustup_home: Path | None = None
     lines: list[str] = field(default_factory=list)
-
-
-def toolchain_names(version: RustcVersion) -> list[str]:
-    """What to ask rustup for. A nightly is published under the day after its commit date
-    (usually), so both days are tried; the decision afterwards checks the exact string."""
-    if version.channel == "stable":
-        return [version.release]
-    if version.channel in ("nightly", "beta") and version.date:
-        day = datetime.date.fromisoformat(version.date)
-        following = day + datetime.timedelta(days=1)
-        return [f"{version.channel}-{following.isoformat()}", f"{version.channel}-{version.date}"]
-    return []
 
 
 def root_home() -> Path:
@@ -71,7 +58,7 @@ def install(expected_text: str, settings: Settings) -> Outcome:
                 "so rustup cannot install it"
             ],
         )
-    names = toolchain_names(version)
+    names = rustup_toolchain_names(version)
     if not names:
         return Outcome(
             False, lines=[f"auto_install: not attempted: rustup has no channel for {expected_text}"]

@@ -19,7 +19,8 @@ from pathlib import Path
 from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.kernel import KernelRust
-from dkms_rustc.probe import Deadline, Toolchain
+from dkms_rustc.runner import Deadline
+from dkms_rustc.toolchains import Toolchain
 from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
 
 # A test compile takes a few tens of milliseconds (a few hundred on a busy machine); one that
@@ -34,7 +35,6 @@ class ProofResult:
 
     ok: bool
     detail: str
-    remembered: bool = False
     skipped: bool = False  # not attempted or inconclusive: the selection rests on the version
     code: str | None = None  # rustc's error code, e.g. "E0514"
     compiler_failed: bool = False  # the compiler hung, crashed or could not start
@@ -149,7 +149,7 @@ def prove(
     kernel_key = _kernel_identity(kernel)
     key = [compiler_key, kernel_key] if compiler_key and kernel_key else None
     if key is not None and cache.get("proof", key) == "ok":
-        return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)", True)
+        return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)")
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
         return ProofResult(

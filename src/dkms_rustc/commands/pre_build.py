@@ -13,11 +13,11 @@ import argparse
 import os
 from pathlib import Path
 
-from dkms_rustc import report
-from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import decide_for_build
-from dkms_rustc.decision import ERROR, EXIT_CODES
+from dkms_rustc.config import Policy
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
+from dkms_rustc.output import PREFIX, print_lines
 
 
 def _module_trees(build_dir: Path, cwd: Path | None) -> tuple[Path, ...]:
@@ -55,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
                 "there is no build directory to hand the decision to"
             ]
         )
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     build_dir = given.absolute()
     module = args.module or os.environ.get("module") or None
     excluded = _module_trees(build_dir, None if args.build_dir else cwd)
-    assessment, release, lines = decide_for_build(args, module, excluded, args.policy)
+    policy = Policy(args.policy) if args.policy else None
+    assessment, release, lines = decide_for_build(args, module, excluded, policy)
     decision = assessment.decision
     try:
         if decision.build_may_proceed:
@@ -69,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         write_refusal(
             build_dir,
-            [report.PREFIX + line for line in lines],
-            f"{report.PREFIX}this module build was stopped before compiling "
+            [PREFIX + line for line in lines],
+            f"{PREFIX}this module build was stopped before compiling "
             f"({decision.verdict}); see the lines above, or run: dkms-rustc check -k {release}",
         )
     except HandoffError as error:
@@ -82,5 +83,5 @@ def run(args: argparse.Namespace) -> int:
         else:
             messages.append(f"{build_dir / ARGS_FILE} is left over from before and could not be removed")
         print_lines(messages)
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     return decision.exit_code

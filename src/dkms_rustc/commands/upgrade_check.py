@@ -19,17 +19,17 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from dkms_rustc import decision as decisions
 from dkms_rustc import hints
 from dkms_rustc.cache import Cache
-from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
 from dkms_rustc.commands.status import MODULES_DIR, installed_kernels
 from dkms_rustc.config import Settings
+from dkms_rustc.decision import Verdict
 from dkms_rustc.dkmsmodules import registered_modules
 from dkms_rustc.engine import Request, assess, prepare_toolchains
+from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.output import print_lines
 
-HOOK_FAILED = 44  # exitcodes: "the hook was told to fail" (package_hook_fail = yes)
 _BANNER = "*" * 72
 _STATE_KIND = "upgrade-check"
 
@@ -66,8 +66,8 @@ def _kernel_states(args: argparse.Namespace, settings: Settings, cache: Cache) -
         states.append(
             KernelState(
                 release=entry.release or str(entry.tree),
-                builds=decision.verdict == decisions.OK,
-                refused=decision.verdict == decisions.REFUSED,
+                builds=decision.verdict is Verdict.OK,
+                refused=decision.verdict is Verdict.REFUSED,
                 needs=kernel.expected_rustc if kernel else None,
                 rustc=str(decision.rustc.binary) if decision.rustc else None,
             )
@@ -99,18 +99,18 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ConfigFileError as error:  # an unusable configuration must not break a transaction
         print_lines([f"upgrade check: {error}; nothing checked"])
-        return 0
+        return ExitCode.OK
     cache = cache_from(args, settings)
     key = [str(path) for path in _modules_dirs(args)]
     modules = [module for module in registered_modules(args.dkms_tree, args.dkms_etc) if module.is_rust]
     if not modules:
         if args.after:
             cache.put(_STATE_KIND, key, None)
-        return 0  # nothing to protect: stay silent in the package manager's output
+        return ExitCode.OK  # nothing to protect: stay silent in the package manager's output
     states = _kernel_states(args, settings, cache)
     if args.before:
         cache.put(_STATE_KIND, key, {state.release: state.as_json() for state in states})
-        return 0
+        return ExitCode.OK
     before = _remembered(cache.get(_STATE_KIND, key))
     cache.put(_STATE_KIND, key, None)
     names = ", ".join(f"{module.name}/{module.version}" for module in modules)
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{fine} of {len(states)} installed kernels, as before this transaction"
             ]
         )
-        return 0
+        return ExitCode.OK
     platform = hints.detect_platform()
     lines = [_BANNER]
     for state, previous in lost:
@@ -153,5 +153,5 @@ def run(args: argparse.Namespace) -> int:
         print_lines(
             [f"package_hook_fail = yes ({settings.origins.get('package_hook_fail')}): failing the hook"]
         )
-        return HOOK_FAILED
-    return 0
+        return ExitCode.HOOK_FAILED
+    return ExitCode.OK
