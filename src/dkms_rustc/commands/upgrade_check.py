@@ -135,10 +135,18 @@ def run(args: argparse.Namespace) -> int:
     for state, previous in lost:
         assert state.needs is not None
         was = previous.rustc if previous else None
-        what = "removed or replaced" if previous else "left no"
+        if previous is not None:
+            headline = (
+                f"this package transaction removed or replaced the rustc that kernel {state.release} needs"
+            )
+        else:  # no record from before the transaction: say what is, not what changed
+            headline = (
+                f"no installed rustc is the one kernel {state.release} needs "
+                "(a package transaction removed it?)"
+            )
         lines += [
-            f"WARNING: this package transaction {what} the rustc that kernel {state.release} needs: "
-            f"the Rust DKMS modules {names} will NOT build for it (the next kernel or module update fails)",
+            f"WARNING: {headline}: the Rust DKMS modules {names} will NOT build for it "
+            "(the next kernel or module update fails)",
             f"kernel {state.release} needs {state.needs}"
             + (f"; before this transaction that was {was}" if was else ""),
             *(f"fix: {line}" for line in hints.keep_toolchain(state.needs, was, platform)),
