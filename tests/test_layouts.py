@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import kerneltree
-from distro_world import RELEASE, ROOT, TOOLCHAINS, need_scratch_root, rpm_install
+from distro_world import RELEASE, TOOLCHAINS, need_scratch_root, rpm_install
 from scratchroot import ScratchRoot
 
 pytestmark = pytest.mark.root
@@ -123,7 +122,10 @@ def test_nix_store_compiler_is_listed_and_refused(tmp_path: Path) -> None:
     assert any("Nix derivation" in fix for fix in data["fixes"])
 
 
-def test_kernel_org_llvm_rust_toolchain_unpacked_anywhere(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("no_system_config")
+def test_kernel_org_llvm_rust_toolchain_unpacked_anywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """kernel.org's llvm-<llvm>-rust-<rust>-<arch>.tar.* unpacks to one directory (bin/ with clang
     and rustc; the sysroot with the library sources): found through search = its parent."""
     kerneltree.need("stable")
@@ -138,12 +140,11 @@ def test_kernel_org_llvm_rust_toolchain_unpacked_anywhere(tmp_path: Path) -> Non
     tree = kerneltree.make_kernel_tree(tmp_path / "build", stable, kernelrelease=RELEASE)
     conf = tmp_path / "test.conf"
     conf.write_text(f"search_defaults = no\nsearch = {opt}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "dkms_rustc", "check", "--kernel-dir", str(tree), "--config", str(conf),
-         "--no-cache", "--json"],
-        capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    data = json.loads(result.stdout)
+    from dkms_rustc.cli import main
+
+    main(["check", "--kernel-dir", str(tree), "--config", str(conf), "--no-cache", "--json"])
+    result = capsys.readouterr()
+    data = json.loads(result.out)
     assert data["verdict"] == "ok", data["messages"]
     assert data["selected"]["rustc"] == str(unpacked / "bin" / "rustc")
     assert data["selected"]["rust_lib_src"] == str(unpacked / "lib/rustlib/src/rust/library")

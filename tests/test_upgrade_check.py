@@ -18,6 +18,7 @@ from dkms_rustc.cache import Cache
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 
+pytestmark = pytest.mark.usefixtures("no_system_config")
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = "7.2.0-upgradetest"
 
