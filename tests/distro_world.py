@@ -74,14 +74,13 @@ def pacman_args(root: ScratchRoot) -> list[str]:
     ]  # fmt: skip
 
 
-def pacman_install(
-    root: ScratchRoot, *packages: Path, overwrite: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``pacman -U --root``: -dd because pacman's database there knows no python (dpkg's does)."""
+def pacman_install(root: ScratchRoot, *packages: Path) -> subprocess.CompletedProcess[str]:
+    """``pacman -U --root``: -dd because pacman's database there knows no python (dpkg's does);
+    --overwrite because the machine below the scratch root may hold dkms-rustc's files itself
+    (the .deb, installed by tests/test_deb.py), which pacman's database there does not know."""
     root.write("/var/lib/pacman/.keep", "")
     root.write("/var/cache/pacman/pkg/.keep", "")
-    extra = ["--overwrite", overwrite] if overwrite else []
-    return root.outside(*pacman_args(root), "-U", "-dd", *extra, *map(str, packages))
+    return root.outside(*pacman_args(root), "-U", "-dd", "--overwrite", "*", *map(str, packages))
 
 
 def populate(

@@ -139,18 +139,42 @@ def test_rolling_upgrade_of_rust_is_caught(tmp_path: Path) -> None:
     assert "error: command failed to execute correctly" not in output
 
 
-def test_removal_of_rust_is_caught_and_fails_only_when_configured(tmp_path: Path) -> None:
+def test_removal_of_rust_is_caught(tmp_path: Path) -> None:
+    root = _root(tmp_path)
+    code, output = _pacman(root, "-U", "-dd", str(_headers(tmp_path, "debian")))
+    assert code == 0, output
+    rust = _rust(tmp_path, "1:1.96.0-1", Path("/usr/bin/rustc"))
+    code, output = _pacman(root, "-U", "-dd", "--overwrite", "*", str(rust))
+    assert code == 0, output
+    code, output = _pacman(root, "-R", "-dd", "rust")
+    assert code == 0, output
+    assert (
+        f"WARNING: this package transaction removed or replaced the rustc that kernel {RELEASE} needs"
+        in output
+    )
+    assert "error: command failed" not in output
+    assert root.chroot("/usr/bin/test", "-e", "/usr/bin/rustc").returncode != 0  # it was removed
+
+
+def test_package_hook_fail_stops_the_transaction_before_it_changes_the_kernels_rustc(tmp_path: Path) -> None:
     root = _root(tmp_path, "package_hook_fail = yes\n")
     code, output = _pacman(root, "-U", "-dd", str(_headers(tmp_path, "debian")))
     assert code == 0, output
     rust = _rust(tmp_path, "1:1.96.0-1", Path("/usr/bin/rustc"))
     code, output = _pacman(root, "-U", "-dd", "--overwrite", "*", str(rust))
-    assert code == 0 and "error: command failed" not in output, output
+    assert code == 0 and "error: command failed" not in output, output  # installing loses nothing
     code, output = _pacman(root, "-R", "-dd", "rust")
-    assert f"the rustc that kernel {RELEASE} needs" in output
-    assert "package_hook_fail = yes" in output
-    assert "error: command failed to execute correctly" in output
-    assert root.chroot("/usr/bin/test", "-e", "/usr/bin/rustc").returncode != 0  # it was removed
+    assert code != 0, output
+    stopped = "STOPPED: this package transaction would remove or replace /usr/bin/rustc"
+    assert f"{stopped}, the rustc that kernel {RELEASE} needs" in output
+    assert "stopping the transaction" in output
+    assert root.chroot("/usr/bin/test", "-e", "/usr/bin/rustc").returncode == 0  # still there
+    listed = root.outside(*pacman_args(root), "-Q", "rust")
+    assert listed.returncode == 0 and listed.stdout.startswith("rust 1:1.96.0-1"), listed.stdout
+    # The rolling upgrade is stopped the same way.
+    upgrade = _rust(tmp_path, "1:1.97.0-1", f"-> {TOOLCHAINS['stable'].rustc}")
+    code, output = _pacman(root, "-U", "-dd", str(upgrade))
+    assert code != 0 and "STOPPED: this package transaction would remove or replace" in output, output
 
 
 def test_silent_without_rust_modules(tmp_path: Path) -> None:

@@ -145,6 +145,33 @@ def test_the_hook_scripts_know_the_hook_failed_code() -> None:
     plugin = (ROOT / "dkms" / "kernel" / "38-dkms-rustc.install").read_text()
     assert re.findall(r'"\$status" -eq (\d+)', plugin) == [code]
     alpm = (ROOT / "dkms" / "alpm" / "dkms-rustc-alpm").read_text()
-    assert re.findall(r"\[ \$\? -ne (\d+) \]", alpm) == [code, code]
+    assert re.findall(r"\[ \$\? -ne (\d+) \]", alpm) == [code, code, code]
     apt = (ROOT / "dkms" / "apt" / "50dkms-rustc").read_text()
     assert re.findall(r"\[ \$\? -ne (\d+) \]", apt) == [code]
+
+
+@pytest.mark.parametrize(
+    ("configured", "touched", "expected"),
+    [(True, True, ExitCode.HOOK_FAILED), (True, False, ExitCode.OK), (False, True, ExitCode.OK)],
+)
+def test_before_stops_a_transaction_only_when_configured_and_it_changes_the_kernels_rustc(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    configured: bool,
+    touched: bool,
+    expected: ExitCode,
+) -> None:
+    import io
+
+    options, toolchain = _world(tmp_path, extra_conf="package_hook_fail = yes\n" if configured else "")
+    changing = str(toolchain / "bin" / "rustc") if touched else "usr/bin/some-other-tool"
+    monkeypatch.setattr("sys.stdin", io.StringIO(changing.lstrip("/") + "\n"))
+    code = main(["upgrade-check", "--before", "--changing-stdin", *options])
+    err = capsys.readouterr().err
+    assert code == expected
+    if expected is ExitCode.HOOK_FAILED:
+        assert f"STOPPED: this package transaction would remove or replace {toolchain}/bin/rustc" in err
+        assert "stopping the transaction" in err
+    else:
+        assert err == ""

@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         "its rustc), prints a banner with the fix: reinstall and pin the old toolchain. Silent "
         "when no Rust module is registered with DKMS.",
         epilog=f"exit status:\n  {ExitCode.OK:<3} always, unless package_hook_fail = yes\n"
-        f"  {ExitCode.HOOK_FAILED:<3} package_hook_fail = yes and a kernel lost its rustc\n",
+        f"  {ExitCode.HOOK_FAILED:<3} package_hook_fail = yes and a kernel lost (--after) or would lose "
+        "(--before --changing-stdin) its rustc\n",
         formatter_class=raw,
     )
     when = upgrade.add_mutually_exclusive_group(required=True)
@@ -240,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         default = DKMS_TREE if name == "--dkms-tree" else DKMS_ETC
         upgrade.add_argument(name, metavar="DIR", type=Path, default=default, help=argparse.SUPPRESS)
     upgrade.add_argument("--modules-dir", metavar="DIR", action="append", type=Path, help=argparse.SUPPRESS)
+    upgrade.add_argument(
+        "--changing-stdin",
+        action="store_true",
+        help="with --before: read the files the transaction will change from stdin, one a line "
+        "(pacman's NeedsTargets); with package_hook_fail = yes, exit 44 (which stops the "
+        "transaction) when they include the rustc an installed kernel's modules are built with",
+    )
 
     conf = sub.add_parser(
         "config",

@@ -117,8 +117,8 @@ KEYS: dict[str, tuple[str, str]] = {
     ),
     "package_hook_fail": (
         "no",
-        "make the package-manager hook (apt, pacman) report an error when a transaction removed or "
-        "replaced the rustc an installed kernel needs for its Rust DKMS modules",
+        "pacman: stop a transaction that would remove or replace the rustc an installed kernel needs "
+        "for its Rust DKMS modules; apt: report an error after one that did",
     ),
 }
 

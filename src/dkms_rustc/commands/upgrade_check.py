@@ -16,6 +16,8 @@ transaction unless ``package_hook_fail = yes``.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs
 from dkms_rustc.commands.status import MODULES_DIR, installed_kernels
 from dkms_rustc.config import Settings
 from dkms_rustc.decision import Verdict
-from dkms_rustc.dkmsmodules import registered_modules
+from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Request, assess, prepare_toolchains
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.output import print_lines
@@ -94,6 +96,52 @@ def _remembered(value: object) -> dict[str, KernelState] | None:
     return result
 
 
+def names_of(modules: list[DkmsModule]) -> str:
+    return ", ".join(f"{module.name}/{module.version}" for module in modules)
+
+
+def _changing(text: str) -> list[Path]:
+    """The files a transaction is about to change, as pacman's NeedsTargets lists them
+    (``usr/bin/rustc``: relative to the root), one per line."""
+    return [Path("/" + line.strip().lstrip("/")) for line in text.splitlines()[:10000] if line.strip()]
+
+
+def _touches(rustc: str, changing: list[Path]) -> bool:
+    """Whether a change of ``changing`` replaces that compiler: its binary, or a file of its
+    sysroot (librustc_driver, the sysroot's libcore): any of them changes the compiler build."""
+    binary = Path(os.path.realpath(rustc))
+    sysroot = binary.parent.parent
+    for path in changing:
+        real = Path(os.path.realpath(path))
+        if real == binary or real == Path(rustc) or (sysroot != Path("/") and sysroot in real.parents):
+            return True
+    return False
+
+
+def _stop_before(states: list[KernelState], changing: list[Path], names: str, settings: Settings) -> int:
+    """package_hook_fail = yes, before the transaction (pacman's PreTransaction hook, with
+    AbortOnFail): stop it when it would change the compiler a kernel's modules are built with."""
+    at_risk = [state for state in states if state.builds and state.rustc and _touches(state.rustc, changing)]
+    if not at_risk:
+        return ExitCode.OK
+    platform = hints.detect_platform()
+    lines = [_BANNER]
+    for state in at_risk:
+        assert state.needs is not None and state.rustc is not None
+        lines += [
+            f"STOPPED: this package transaction would remove or replace {state.rustc}, the rustc that "
+            f"kernel {state.release} needs for the Rust DKMS modules {names} ({state.needs})",
+            *(f"fix: {line}" for line in hints.keep_toolchain(state.needs, state.rustc, platform)),
+        ]
+    lines += [
+        f"package_hook_fail = yes ({settings.origins.get('package_hook_fail')}): stopping the "
+        "transaction; set it to no to let such upgrades through with a warning",
+        _BANNER,
+    ]
+    print_lines(lines)
+    return ExitCode.HOOK_FAILED
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
@@ -110,10 +158,12 @@ def run(args: argparse.Namespace) -> int:
     states = _kernel_states(args, settings, cache)
     if args.before:
         cache.put(_STATE_KIND, key, {state.release: state.as_json() for state in states})
+        if args.changing_stdin and settings.package_hook_fail:
+            return _stop_before(states, _changing(sys.stdin.read()), names_of(modules), settings)
         return ExitCode.OK
     before = _remembered(cache.get(_STATE_KIND, key))
     cache.put(_STATE_KIND, key, None)
-    names = ", ".join(f"{module.name}/{module.version}" for module in modules)
+    names = names_of(modules)
     lost: list[tuple[KernelState, KernelState | None]] = []
     for state in states:
         previous = before.get(state.release) if before is not None else None
