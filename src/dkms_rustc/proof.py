@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dkms_rustc import runner
+from dkms_rustc import runner, warm
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.kernel import KernelRust
 from dkms_rustc.runner import Deadline
@@ -177,6 +177,7 @@ def prove(
         return ProofResult(False, foreign, skipped=True)
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
+        warm.spoil("the time for test compiles ran out")
         return ProofResult(
             False, "test compile not attempted: the time for test compiles ran out", skipped=True
         )

@@ -15,7 +15,6 @@ transaction unless ``package_hook_fail = yes``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from dkms_rustc.decision import Verdict
 from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Request, assess, prepare_toolchains
 from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.options import UpgradeCheckOptions
 from dkms_rustc.output import print_lines
 
 _BANNER = "*" * 72
@@ -50,11 +50,11 @@ class KernelState:
         return {"builds": self.builds, "needs": self.needs, "rustc": self.rustc}
 
 
-def _modules_dirs(args: argparse.Namespace) -> list[Path]:
+def _modules_dirs(args: UpgradeCheckOptions) -> list[Path]:
     return list(args.modules_dir) if args.modules_dir else [MODULES_DIR]
 
 
-def _kernel_states(args: argparse.Namespace, settings: Settings, cache: Cache) -> list[KernelState]:
+def _kernel_states(args: UpgradeCheckOptions, settings: Settings, cache: Cache) -> list[KernelState]:
     search = search_dirs(args)
     kernels = [entry for entry in installed_kernels(_modules_dirs(args), [], None) if entry.tree.exists()]
     if not kernels:
@@ -142,7 +142,7 @@ def _stop_before(states: list[KernelState], changing: list[Path], names: str, se
     return ExitCode.HOOK_FAILED
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: UpgradeCheckOptions) -> int:
     try:
         settings = settings_from(args)
     except ConfigFileError as error:  # an unusable configuration must not break a transaction
