@@ -24,7 +24,7 @@ from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.runner import Deadline
-from dkms_rustc.toolchains import CandidateKind, Found, Toolchain
+from dkms_rustc.toolchains import CandidateKind, Found, Toolchain, refusal
 from dkms_rustc.trust import untrusted_libraries_reason, untrusted_reason
 from dkms_rustc.versions import parse_bindgen_version, parse_rustc_version
 
@@ -177,6 +177,9 @@ def _untrusted_toolchain(found: Found, reason: str) -> Toolchain:
 
 
 def _out_of_time(found: Found) -> Toolchain:
+    from dkms_rustc import warm
+
+    warm.spoil("the time for examining compilers ran out")
     return Toolchain(found=found, skipped="not examined: the time for examining compilers and tools ran out")
 
 
@@ -235,6 +238,10 @@ def probe_all(
     known: list[Toolchain | None] = []
     to_run: list[tuple[int, list[str], list[object] | None]] = []
     for index, found in enumerate(founds):
+        refused = refusal(found)
+        if refused:
+            known.append(Toolchain(found=found, skipped=refused))
+            continue
         reason = _untrusted(found, trusted_dirs)
         if reason:
             known.append(_untrusted_toolchain(found, reason))

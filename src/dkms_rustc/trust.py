@@ -16,8 +16,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
-from pathlib import Path
+
+TYPE_CHECKING = False  # the warm path checks its record's directory with this module alone
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
 
 _ACL_XATTR = "system.posix_acl_access"
 _ACL_USER, _ACL_GROUP = 0x02, 0x08
@@ -131,7 +134,7 @@ def untrusted_reason(
     return _directories_problem(os.path.dirname(real), allowed)
 
 
-def untrusted_directory_reason(directory: Path, *, euid: int | None = None) -> str | None:
+def untrusted_directory_reason(directory: str | os.PathLike[str], *, euid: int | None = None) -> str | None:
     """None when only root (or the running user) can change what ``directory`` holds."""
     real = os.path.realpath(directory)
     return _directories_problem(real, _allowed(euid))
