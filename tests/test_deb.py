@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import dkms_e2e as e2e
 import kerneltree
 
 pytestmark = [
@@ -38,26 +39,33 @@ def _installed() -> bool:
 
 @pytest.fixture(scope="module")
 def package() -> Iterator[Path]:
-    before = _installed()
-    built = subprocess.run(
-        ["sh", str(ROOT / "packaging" / "build-deb.sh")], capture_output=True, text=True, timeout=1200
-    )
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    deb = Path(built.stdout.strip().splitlines()[-1])
-    assert deb.parent == ROOT / "dist"
-    # The README's line, `sudo apt install ./dist/dkms-rustc_<version>_all.deb`, from the checkout.
-    installed = subprocess.run(
-        ["apt", "install", "-y", "-q", f"./dist/{deb.name}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**SYSTEM_ENV, "DEBIAN_FRONTEND": "noninteractive"},
-        timeout=600,
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    yield deb
-    if not before:
-        subprocess.run(["dpkg", "--purge", "dkms-rustc"], capture_output=True, check=True)
+    """Built and installed for this module's tests. The package puts dkms-rustc where the shim
+    looks (/usr/bin), so it is installed only under the machine-wide lock of the end-to-end
+    tests (tests/dkms_e2e.py), which set that path aside in other sessions meanwhile."""
+    with e2e._machine_lock():
+        e2e.recover()  # what a killed run of another session left
+        before = _installed()
+        built = subprocess.run(
+            ["sh", str(ROOT / "packaging" / "build-deb.sh")], capture_output=True, text=True, timeout=1200
+        )
+        assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+        deb = Path(built.stdout.strip().splitlines()[-1])
+        assert deb.parent == ROOT / "dist"
+        # The README's line, `sudo apt install ./dist/dkms-rustc_<version>_all.deb`, from the checkout.
+        installed = subprocess.run(
+            ["apt", "install", "-y", "-q", f"./dist/{deb.name}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**SYSTEM_ENV, "DEBIAN_FRONTEND": "noninteractive"},
+            timeout=600,
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        try:
+            yield deb
+        finally:
+            if not before:
+                subprocess.run(["dpkg", "--purge", "dkms-rustc"], capture_output=True, check=True)
 
 
 def test_installed_tool_runs_from_usr_bin(package: Path) -> None:
