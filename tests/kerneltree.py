@@ -919,8 +919,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 @functools.cache
-def _extracted_dir() -> Path:
-    """Where metadata taken out of ``.rlib`` archives is kept for this process."""
+def _private_dir() -> Path:
+    """This process's copies of toolchain metadata (removed at exit)."""
     directory = Path(tempfile.mkdtemp(prefix="kerneltree-sysroot-"))
     atexit.register(shutil.rmtree, directory, True)
     return directory
@@ -942,26 +942,33 @@ def rlib_metadata(path: Path) -> bytes:
     return data
 
 
+def _head(path: Path) -> bytes:
+    with path.open("rb") as stream:
+        return stream.read(256)
+
+
 @functools.cache
 def _sysroot_rmeta(toolchain: RealToolchain, crate: str) -> Path:
-    """A ``.rmeta`` file of the toolchain's own ``<crate>`` (the one naming this compiler):
-    ``lib<crate>-<hash>.rmeta`` in its sysroot, else, where the sysroot ships only ``.rlib``
-    files (Debian bookworm's rustc-web 1.85), the metadata of ``lib<crate>-<hash>.rlib``
-    written to a file of this process."""
+    """A ``lib<crate>-<hash>.rmeta`` of the toolchain's own ``<crate>`` (the one naming this
+    compiler), as this process's private copy: of the sysroot's ``.rmeta``, else, where the
+    sysroot ships only ``.rlib`` files (Debian bookworm's rustc-web 1.85), of the metadata in
+    its ``.rlib``. Trees hard-link the copy, never the toolchain's own file: a link changes a
+    file's ctime, which other test sessions on the machine see (remembered results, warm runs)."""
     want = toolchain.version_text.encode()
+    dest_dir = _private_dir() / toolchain.name
+    dest_dir.mkdir(exist_ok=True)
     found = sorted(toolchain.target_libdir.glob(f"lib{crate}-*.rmeta"))
-    for path in found:
-        with path.open("rb") as f:
-            if want in f.read(256):
-                return path
     if found:
-        return found[0]
+        path = next((p for p in found if want in _head(p)), found[0])
+        dest = dest_dir / path.name
+        shutil.copyfile(path, dest)
+        return dest
     archives = sorted(toolchain.target_libdir.glob(f"lib{crate}-*.rlib"))
     if not archives:
         raise FileNotFoundError(f"no lib{crate}-*.rmeta or lib{crate}-*.rlib in {toolchain.target_libdir}")
     blobs = [(path, rlib_metadata(path)) for path in archives]
     path, blob = next(((p, b) for p, b in blobs if want in b[:256]), blobs[0])
-    dest = _extracted_dir() / f"{toolchain.name}-{path.stem}.rmeta"
+    dest = dest_dir / f"{path.stem}.rmeta"
     dest.write_bytes(blob)
     return dest
 

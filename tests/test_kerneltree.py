@@ -145,6 +145,20 @@ def test_rust_dir_carries_the_compiler_string(kernel_trees: dict[str, Path], nam
     assert want in elf_section(rust / "libmacros.so", ".rustc")[:256]
 
 
+def test_trees_leave_the_toolchains_files_alone(tmp_path: Path) -> None:
+    """Trees link a private copy, never the toolchain's own metadata: a hard link would change
+    its ctime, part of what other test sessions on the machine remember about the toolchain."""
+    tc = need("stable")
+    own = sorted(tc.target_libdir.glob("lib*.rmeta"))
+    before = [(p.stat().st_nlink, p.stat().st_ctime_ns) for p in own]
+    kt.make_kernel_tree(tmp_path / "a", tc)
+    kt.make_kernel_tree(tmp_path / "b", tc)
+    assert [(p.stat().st_nlink, p.stat().st_ctime_ns) for p in own] == before
+    assert (tmp_path / "a" / "rust" / "libcore.rmeta").stat().st_ino == (
+        (tmp_path / "b" / "rust" / "libcore.rmeta").stat().st_ino
+    )
+
+
 def test_escaped_strings(tmp_path: Path) -> None:
     tc = need("stable")
     odd = 'bindgen 0.72.1 "quoted" back\\slash'
