@@ -584,7 +584,7 @@ CASES = [
         "building with",
         _pre_build(lambda s: _replace(s.build / ARGS_FILE, "fifo")),
     ),
-    Case("pre-build, compiler path with a space", ERROR, "cannot carry", _pre_build(_with_spaces)),
+    Case("pre-build, compiler path with a space", REFUSED, "cannot carry", _pre_build(_with_spaces)),
     Case("pre-build, broken tree", ERROR, "does not exist", _pre_build(_kernel_dir("dangling"))),
 ]
 

@@ -18,7 +18,12 @@ from pathlib import Path
 from dkms_rustc import runner
 from dkms_rustc.config import Settings
 from dkms_rustc.toolchains import home_of_uid
-from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
+from dkms_rustc.trust import (
+    is_inside_any,
+    untrusted_directory_reason,
+    untrusted_libraries_reason,
+    untrusted_reason,
+)
 from dkms_rustc.versions import RustcVersion, parse_rustc_version
 
 INSTALL_TIMEOUT = 900.0
@@ -37,7 +42,10 @@ def toolchain_names(version: RustcVersion) -> list[str]:
     if version.channel == "stable":
         return [version.release]
     if version.channel in ("nightly", "beta") and version.date:
-        day = datetime.date.fromisoformat(version.date)
+        try:
+            day = datetime.date.fromisoformat(version.date)
+        except ValueError:  # parse_rustc_version accepts only calendar dates; never trust that here
+            return []
         following = day + datetime.timedelta(days=1)
         return [f"{version.channel}-{following.isoformat()}", f"{version.channel}-{version.date}"]
     return []
@@ -87,10 +95,14 @@ def install(expected_text: str, settings: Settings) -> Outcome:
         )
     # rustup acts on the name it is called by, so the path is run as it is (not resolved): the
     # directory holding it must be root's as well, or the link could be swapped before it runs.
-    reason = untrusted_reason(program, trusted_dirs=settings.trusted_dirs) or (
-        None
-        if is_inside_any(program.parent, settings.trusted_dirs)
-        else untrusted_directory_reason(program.parent)
+    reason = (
+        untrusted_reason(program, trusted_dirs=settings.trusted_dirs)
+        or (
+            None
+            if is_inside_any(program.parent, settings.trusted_dirs)
+            else untrusted_directory_reason(program.parent)
+        )
+        or untrusted_libraries_reason(program, trusted_dirs=settings.trusted_dirs)
     )
     if reason:
         return Outcome(False, lines=[f"auto_install: not attempted: {program} is not trusted ({reason})"])

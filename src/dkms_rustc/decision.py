@@ -359,7 +359,7 @@ def decide(
         args.append(f"RUST_LIB_SRC={selected.rust_src}")
     if kernel.llvm_major is not None and selected.llvm_version:
         major = selected.llvm_version.split(".")[0]
-        if major.isdigit() and int(major) != kernel.llvm_major:
+        if major.isdigit() and len(major) < 10 and int(major) != kernel.llvm_major:
             warnings.append(
                 f"the selected rustc uses LLVM {selected.llvm_version}, the kernel was built with LLVM "
                 f"{kernel.llvm_major}: fine for Rust code, but cross-language LTO or CFI would mismatch"

@@ -6,7 +6,6 @@ The commands share this; each step is in its own module and only this one sequen
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from dkms_rustc.cache import Cache
 from dkms_rustc.config import Settings, applicable_pin
 from dkms_rustc.kconfig import ConfigError
 from dkms_rustc.kernel import KernelRust, KernelTreeError, build_dir_for_release, read_kernel
+from dkms_rustc.kernel import is_kernel_release as kernel_release_shape
 from dkms_rustc.probe import PROBE_TIMEOUT, Deadline, Toolchain, probe_all, probe_rustc
 from dkms_rustc.proof import PROOF_TIMEOUT, ProofResult, prove
 from dkms_rustc.text import printable
@@ -25,7 +25,6 @@ from dkms_rustc.toolchains import Discovery, default_rustup_homes, discover, res
 # asked all at once) plus PROOF_BUDGET (test compiles, one candidate after the other).
 PROBE_BUDGET = PROBE_TIMEOUT + 1.0
 PROOF_BUDGET = PROOF_TIMEOUT + 2.0
-_RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")
 
 
 @dataclass
@@ -65,7 +64,7 @@ class Request:
 
 def is_kernel_release(text: str) -> bool:
     """A name ``/lib/modules/<release>`` can hold: no slashes, no ``..``, no spaces or controls."""
-    return bool(_RELEASE_RE.match(text)) and len(text) <= 256
+    return kernel_release_shape(text)  # one rule, in kernel.py (also for releases read from trees)
 
 
 def kernel_location(kernel_dir: Path | None, kernelrelease: str | None) -> Path:
@@ -169,7 +168,7 @@ def assess(
         )
     tree = kernel_location(request.kernel_dir, release)
     try:
-        kernel = read_kernel(tree, cache, release)
+        kernel = read_kernel(tree, cache, release, settings.trusted_dirs)
     except (KernelTreeError, ConfigError) as error:
         if request.kernel_dir is not None and release is None:
             fix = [

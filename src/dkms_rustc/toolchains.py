@@ -24,6 +24,10 @@ _DISTRIBUTION_RUSTC_GLOBS = (
     "/usr/lib/rust-[0-9]*/bin/rustc",
     "/usr/local/bin/rustc",
 )
+# Bounds, so that a hostile rustup home or --search directory cannot make discovery slow or
+# crowd out the places after it: a machine has a handful of compilers, a busy home some tens.
+MAX_PER_PLACE = 128  # toolchains of one rustup home, files of one pattern in one directory
+MAX_CANDIDATES = 1024  # of each kind, in all
 _DISTRIBUTION_BINDGEN_GLOBS = ("/usr/bin/bindgen", "/usr/bin/bindgen-[0-9]*", "/usr/local/bin/bindgen")
 
 
@@ -108,8 +112,17 @@ class _Collector:
         self.result = Discovery()
         self._index: dict[tuple[str, str], int] = {}
         self._excluded = tuple(os.path.realpath(path).rstrip("/") + "/" for path in excluded)
+        self._capped = False
 
     def add(self, kind: str, path: Path, origin: str, toolchain: str | None = None) -> None:
+        items = self.result.rustcs if kind == "rustc" else self.result.bindgens
+        if len(items) >= MAX_CANDIDATES:  # a hostile rustup home or --search dir: stay bounded
+            if not self._capped:
+                self._capped = True
+                self.result.evidence.append(
+                    f"more than {MAX_CANDIDATES} candidates: the rest were not looked at"
+                )
+            return
         if not os.path.isfile(path):
             return
         binary = os.path.realpath(path)
@@ -120,7 +133,6 @@ class _Collector:
             if str(path) not in self.result.proxies:
                 self.result.proxies.append(str(path))
             return
-        items = self.result.rustcs if kind == "rustc" else self.result.bindgens
         key = (kind, binary)
         if key in self._index:
             existing = items[self._index[key]]
@@ -140,6 +152,11 @@ class _Collector:
             names = sorted(os.listdir(toolchains))
         except OSError:
             return
+        if len(names) > MAX_PER_PLACE:
+            self.result.evidence.append(
+                f"{toolchains} holds {len(names)} entries; the first {MAX_PER_PLACE} were looked at"
+            )
+            names = names[:MAX_PER_PLACE]
         for name in names:
             self.add("rustc", toolchains / name / "bin" / "rustc", f"{origin} {home}", name)
             self.add("bindgen", toolchains / name / "bin" / "bindgen", f"{origin} {home}", name)
@@ -151,7 +168,8 @@ class _Collector:
             ("bindgen", "bindgen"),
             ("bindgen-[0-9]*", "bindgen"),
         ):
-            for path in sorted(glob.glob(os.path.join(glob.escape(str(directory)), pattern))):
+            paths = sorted(glob.glob(os.path.join(glob.escape(str(directory)), pattern)))
+            for path in paths[:MAX_PER_PLACE]:
                 self.add(kind, Path(path), origin)
 
     def search_dir(self, directory: Path, origin: str) -> None:

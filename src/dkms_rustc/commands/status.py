@@ -17,6 +17,7 @@ from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
 from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Assessment, Request, assess, prepare_toolchains
+from dkms_rustc.fileio import exists, is_symlink
 from dkms_rustc.text import printable
 
 MODULES_DIR = Path("/lib/modules")
@@ -50,7 +51,7 @@ def installed_kernels(
             releases = []
         for release in releases:
             build = modules_dir / release / "build"
-            if release in seen or not (build.exists() or build.is_symlink()):
+            if release in seen or not (exists(build) or is_symlink(build)):
                 continue
             seen.add(release)
             entries.append(KernelEntry(release, build, release == running))
@@ -78,11 +79,12 @@ def _row(entry: KernelEntry, assessment: Assessment) -> list[str]:
     elif decision.verdict == decisions.REFUSED:
         usable = sum(1 for tool in assessment.rustcs if tool.usable)
         rustc = f"none matches ({usable} usable rustc found)"
-        if decision.matching:
+        failed = any(not proof.ok and not proof.skipped for proof in assessment.proofs.values())
+        if decision.matching or failed:
             rustc = "the matching rustc failed the test compile"
     elif decision.verdict == decisions.NO_METADATA:
         rustc = "none can work: the headers lack the Rust metadata"
-    elif decision.verdict == decisions.ERROR and not entry.tree.exists():
+    elif decision.verdict == decisions.ERROR and not exists(entry.tree):
         rustc = "cannot tell: its headers are not installed (no DKMS module can build for it)"
     elif decision.verdict == decisions.ERROR:
         rustc = "cannot tell: kernel tree unreadable"
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         for entry, assessment in results
         if assessment.decision.verdict not in (decisions.OK, decisions.NO_RUST)
         # A kernel without headers builds no DKMS module at all: not a Rust problem to flag.
-        and entry.tree.exists()
+        and exists(entry.tree)
     ]
     code = STATUS_SOME_CANNOT if cannot else STATUS_ALL_OK
 
@@ -194,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         return code
 
     usable = sum(1 for tool in prepared.rustcs if tool.usable)
-    no_headers = sum(1 for entry, _ in results if not entry.tree.exists())
+    no_headers = sum(1 for entry, _ in results if not exists(entry.tree))
     ok = len(results) - len(cannot) - no_headers
     without = f" ({no_headers} without headers)" if no_headers else ""
     summary = (
