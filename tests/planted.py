@@ -15,10 +15,13 @@ answer the version questions but misbehave in the test compile.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
 import struct
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 HOST = "x86_64-unknown-linux-gnu"
@@ -108,17 +111,20 @@ def fake_toolchain(
     return root
 
 
-def public_base(path: Path) -> Path:
-    """Make ``path`` (a pytest tmp_path) 0755 and every directory above it searchable by all
-    (adding only o+x to pytest's 0700 ones), as /home/<user> is on Debian: as root the tool
-    reads a file others could have placed only when every user could read it anyway
-    (fileio's disclosure rule), so a test of a user's planted files needs the same."""
-    path.chmod(0o755)
-    for parent in path.parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod((mode & 0o7777) | 0o011)
-    return path
+@contextlib.contextmanager
+def public_base() -> Iterator[Path]:
+    """A fresh 0755 directory in /tmp, removed afterwards.
+
+    As root the tool reads a file others could have placed only when every user could read
+    it anyway (fileio's disclosure rule), as in a Debian /home/<user>. pytest's tmp_path lies
+    under /tmp/pytest-of-root, which every new pytest session on the machine makes 0700
+    again, so tests of a user's planted files use this instead."""
+    path = Path(tempfile.mkdtemp(prefix="dkms-rustc-test-", dir="/tmp"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # -- real ELF programs and libraries (gcc), for what the dynamic loader maps ----------------
@@ -225,13 +231,25 @@ def elf_toolchain(
     return root
 
 
-def chown_tree(path: Path, uid: int = USER_UID, gid: int = USER_UID) -> None:
-    """``chown -R uid:gid path`` without following symbolic links."""
+def _own(path: str, uid: int, gid: int) -> None:
+    st = os.lstat(path)
+    if os.path.isfile(path) and not os.path.islink(path) and st.st_nlink > 1:
+        # A hard link (kerneltree links a toolchain's libcore into rust/): chowning it would
+        # chown the toolchain's own file. Give the tree its own copy first.
+        copy = path + ".own-copy"
+        shutil.copy2(path, copy)
+        os.replace(copy, path)
     os.chown(path, uid, gid, follow_symlinks=False)
+
+
+def chown_tree(path: Path, uid: int = USER_UID, gid: int = USER_UID) -> None:
+    """``chown -R uid:gid path`` without following symbolic links, and without touching what
+    a hard link shares with a file outside (each such file gets its own copy first)."""
+    _own(str(path), uid, gid)
     if path.is_dir() and not path.is_symlink():
         for dirpath, dirnames, filenames in os.walk(path):
             for name in [*dirnames, *filenames]:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+                _own(os.path.join(dirpath, name), uid, gid)
 
 
 def posix_acl_granting_write(uid: int) -> bytes:

@@ -13,7 +13,7 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,12 +46,13 @@ def tree(kernel_trees: dict[str, Path]) -> Path:
 
 
 @pytest.fixture
-def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    planted.public_base(tmp_path)
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-    for name in ("RUSTUP_HOME", "CARGO_HOME", "SUDO_USER", "RUSTUP_TOOLCHAIN", "RUSTC"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A 0755 directory in /tmp (planted.public_base): what a user plants there is public."""
+    with planted.public_base() as path:
+        monkeypatch.setattr(config, "SYSTEM_CONFIG", path / "no-system.conf")
+        for name in ("RUSTUP_HOME", "CARGO_HOME", "SUDO_USER", "RUSTUP_TOOLCHAIN", "RUSTC"):
+            monkeypatch.delenv(name, raising=False)
+        yield path
 
 
 def _conf(base: Path, extra: str = "", *, defaults: bool = False) -> Path:
