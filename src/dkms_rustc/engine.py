@@ -13,6 +13,7 @@ from dkms_rustc import decision as decisions
 from dkms_rustc import hints
 from dkms_rustc.cache import Cache
 from dkms_rustc.config import Settings, applicable_pin
+from dkms_rustc.fileio import is_dir
 from dkms_rustc.kconfig import ConfigError
 from dkms_rustc.kernel import KernelRust, KernelTreeError, build_dir_for_release, read_kernel
 from dkms_rustc.kernel import is_kernel_release as kernel_release_shape
@@ -96,7 +97,7 @@ def prepare_toolchains(request: Request, settings: Settings, cache: Cache) -> Pr
 def _pin_homes(request: Request, settings: Settings) -> list[Path]:
     homes = [settings.rustup_home] if settings.rustup_home else []
     homes += [
-        directory for directory in (*request.search, *settings.search) if (directory / "toolchains").is_dir()
+        directory for directory in (*request.search, *settings.search) if is_dir(directory / "toolchains")
     ]
     if settings.search_defaults or not homes:
         homes += default_rustup_homes(dict(os.environ))

@@ -173,18 +173,29 @@ _KERNELVARIABLES_RE = re.compile(
 )
 
 
-def _read_kernelrelease(roots: tuple[Path, ...]) -> str | None:
+def _read_kernelrelease(roots: tuple[Path, ...], notes: list[str]) -> str | None:
     """The release the tree builds for. Debian's split headers override it in .kernelvariables
     (their include/config/kernel.release holds the upstream version, not the package's)."""
-    variables = _read_small(roots[0] / ".kernelvariables", 64 * 1024)
+    variables = _read_text(roots[0] / ".kernelvariables", 64 * 1024, notes)
     match = _KERNELVARIABLES_RE.search(variables) if variables else None
     if match and is_kernel_release(match.group(1)):
         return match.group(1)
     path = _find(roots, "include/config/kernel.release")
-    text = _read_small(path, 256) if path else None
+    text = _read_text(path, 256, notes) if path else None
     release = text.strip() if text else ""
     # Only a release is ever printed or written into a hand-off file, never other text.
     return release if is_kernel_release(release) else None
+
+
+def _read_text(path: Path, limit: int, notes: list[str]) -> str | None:
+    """Like _read_small, but a file withheld by the disclosure rule is noted (why it was not read)."""
+    try:
+        return read_prefix(path, limit).decode("utf-8", "replace")
+    except NotPublicError as error:
+        notes.append(f"{path} {error.strerror}; it was not read")
+        return None
+    except OSError:
+        return None
 
 
 def _load_config(
@@ -507,8 +518,8 @@ def read_kernel(
     if not stat.S_ISDIR(mode):
         raise KernelTreeError(f"the kernel build tree {tree} is not a directory")
     roots = tree_roots(tree)
-    release = kernelrelease or _read_kernelrelease(roots)
     notes: list[str] = []
+    release = kernelrelease or _read_kernelrelease(roots, notes)
     config = _load_config(tree, roots, release, notes)
 
     rust_enabled = config.enabled("CONFIG_RUST")

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dkms_rustc.fileio import is_dir, is_file
 from dkms_rustc.runner import MINIMAL_PATH
 
 _PROXY_NAMES = frozenset({"rustup", "rustup-init"})
@@ -174,9 +175,9 @@ class _Collector:
 
     def search_dir(self, directory: Path, origin: str) -> None:
         """A rustup home, a toolchain directory (with bin/) or a bin directory."""
-        if (directory / "toolchains").is_dir():
+        if is_dir(directory / "toolchains"):
             self.rustup_home(directory, origin)
-        elif (directory / "bin").is_dir():
+        elif is_dir(directory / "bin"):
             self.bin_dir(directory / "bin", origin)
         else:
             self.bin_dir(directory, origin)
@@ -228,9 +229,9 @@ def resolve_pin_target(
     origin = "pin"
     if target.startswith("/"):
         path = Path(target)
-        if path.is_dir():
+        if is_dir(path):
             path = path / "bin" / "rustc"
-        if not path.is_file():
+        if not is_file(path):
             return None, f"{path} does not exist"
         candidates = [path]
         name = None
@@ -240,7 +241,7 @@ def resolve_pin_target(
         for home in homes:
             toolchains = home / "toolchains"
             exact = toolchains / target / "bin" / "rustc"
-            if exact.is_file():
+            if is_file(exact):
                 candidates.append(exact)
                 continue
             try:
@@ -250,7 +251,7 @@ def resolve_pin_target(
             candidates += [
                 toolchains / entry / "bin" / "rustc"
                 for entry in names
-                if entry.startswith(target + "-") and (toolchains / entry / "bin" / "rustc").is_file()
+                if entry.startswith(target + "-") and is_file(toolchains / entry / "bin" / "rustc")
             ][:1]
         if not candidates:
             looked = ", ".join(str(home) for home in homes) or "no rustup home"
