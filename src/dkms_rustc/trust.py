@@ -244,25 +244,37 @@ def untrusted_libraries_reason(
     """
     trusted = tuple(trusted_dirs)
     memo = {} if memo is None else memo
-    closure = _closure(os.path.realpath(binary), cache)
+    closure = _closure(os.path.realpath(binary), cache, memo)
     problem = closure.get("problem")
     if problem:
         return str(problem)
     directories, files = closure["dirs"], closure["files"]
     assert isinstance(directories, list) and isinstance(files, list)
     for directory in directories:
-        if _inside(os.path.realpath(directory), trusted):
+        if trusted and _inside(os.path.realpath(directory), trusted):
             continue
-        problem = walk_problem(directory, euid=euid, directory=True, missing_ok=True, memo=memo)
+        problem = _memoized(memo, "dir", directory, euid)
         if problem:
             return f"{problem} (a directory the dynamic loader searches for {os.path.basename(binary)})"
     for path in files:
-        if _inside(os.path.realpath(path), trusted):
+        if trusted and _inside(os.path.realpath(path), trusted):
             continue
-        problem = walk_problem(path, euid=euid, memo=memo)
+        problem = _memoized(memo, "file", path, euid)
         if problem:
             return f"{problem} (the dynamic loader maps it for {os.path.basename(binary)})"
     return None
+
+
+def _memoized(memo: dict[str, object], kind: str, path: str, euid: int | None) -> str | None:
+    """walk_problem of a loader path, once per run (system libraries recur in every closure)."""
+    key = f"\0{kind}\0{path}"  # cannot collide with the directories walk_problem remembers
+    if key not in memo:
+        if kind == "dir":
+            memo[key] = walk_problem(path, euid=euid, directory=True, missing_ok=True, memo=memo)
+        else:
+            memo[key] = walk_problem(path, euid=euid, memo=memo)
+    found = memo[key]
+    return str(found) if found else None
 
 
 def _identity(path: str) -> list[int] | None:
@@ -273,7 +285,14 @@ def _identity(path: str) -> list[int] | None:
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode]
 
 
-def _closure(binary: str, cache: Cache | None) -> dict[str, object]:
+def _unchanged(path: str, identity: object, memo: dict[str, object]) -> bool:
+    key = f"\0id\0{path}"
+    if key not in memo:
+        memo[key] = _identity(path)
+    return memo[key] == identity
+
+
+def _closure(binary: str, cache: Cache | None, memo: dict[str, object]) -> dict[str, object]:
     """``{"files": [...], "dirs": [...], "problem": str | None}`` for ``binary``."""
     identity = _identity(binary)
     key = [_CLOSURE_FORMAT, binary, identity]
@@ -283,7 +302,7 @@ def _closure(binary: str, cache: Cache | None) -> dict[str, object]:
             isinstance(remembered, dict)
             and isinstance(remembered.get("depends"), list)
             and all(
-                isinstance(item, list) and len(item) == 2 and _identity(str(item[0])) == item[1]
+                isinstance(item, list) and len(item) == 2 and _unchanged(str(item[0]), item[1], memo)
                 for item in remembered["depends"]
             )
             and isinstance(remembered.get("files"), list)
