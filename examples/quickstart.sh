@@ -30,7 +30,7 @@ for tree in "$root"/examples/kernels/*/; do
     status=0
     "$tool" check --kernel-dir "$tree" --config "$cache/quickstart.conf" || status=$?
     case $status in
-        0|1|3|77) echo "(exit status $status)" ;;
+        0|40|41|77) echo "(exit status $status)" ;;
         *) echo "unexpected exit status $status" >&2; exit 1 ;;
     esac
 done

@@ -15,6 +15,7 @@ import pytest
 import kerneltree
 from dkms_rustc import config
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 
 TOOLCHAINS = kerneltree.find_real_toolchains()
 
@@ -73,7 +74,7 @@ def test_check_reports_but_never_installs(
     _need("stable")
     log, _ = _setup(tmp_path, monkeypatch, "stable", accept=TOOLCHAINS["stable"].release)
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
-    assert main(["check", "--json", "--kernel-dir", str(tree)]) == 1
+    assert main(["check", "--json", "--kernel-dir", str(tree)]) == ExitCode.REFUSED
     json.loads(capsys.readouterr().out)
     assert not log.exists()
 
@@ -119,7 +120,7 @@ def test_an_install_that_brings_the_wrong_compiler_is_still_refused(
     _setup(tmp_path, monkeypatch, "nightly", accept="*")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     code, data = _check(capsys, tree)
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert data["verdict"] == "refused"
 
 
@@ -132,7 +133,7 @@ def test_distribution_builds_are_not_attempted(
     log, _ = _setup(tmp_path, monkeypatch, "stable", accept="*")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["debian"])
     code, data = _check(capsys, tree)
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert not log.exists()
     assert any("not an official Rust release build" in w for w in data["warnings"])  # type: ignore[union-attr]
 
@@ -144,7 +145,7 @@ def test_off_by_default(
     log, _ = _setup(tmp_path, monkeypatch, "stable", accept="*", auto="no")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     code, _ = _check(capsys, tree)
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert not log.exists()
     assert config.Settings().auto_install == "no"
 

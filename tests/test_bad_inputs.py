@@ -28,9 +28,17 @@ import pytest
 import planted
 from dkms_rustc import config
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE
 
-OK, REFUSED, USAGE, NO_METADATA, ERROR, NO_RUST = 0, 1, 2, 3, 4, 77
+OK, REFUSED, USAGE, NO_METADATA, ERROR, NO_RUST = (
+    ExitCode.OK,
+    ExitCode.REFUSED,
+    ExitCode.USAGE,
+    ExitCode.NO_METADATA,
+    ExitCode.ERROR,
+    ExitCode.NO_RUST,
+)
 TIME_LIMIT = 10  # seconds for any one case; a blocking open would hang forever
 
 

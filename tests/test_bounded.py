@@ -20,6 +20,7 @@ from dkms_rustc import cache as cache_module
 from dkms_rustc import config, kernel
 from dkms_rustc.cache import Cache
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 
 LIMIT = 8.0  # seconds for a whole command on a hostile tree (each takes well under one here)
 
@@ -60,7 +61,7 @@ def test_a_makefile_build_with_66000_extern_names(base: Path, capsys: pytest.Cap
     (tree / "scripts" / "Makefile.build").write_text(f"rust_flags = --extern kernel {names}\n")
     code, data, elapsed = _run(base, tree, capsys)
     assert elapsed < LIMIT
-    assert code == 3, data["messages"]  # the crates are missing: no-metadata, said at once
+    assert code == ExitCode.NO_METADATA, data["messages"]  # the crates are missing: no-metadata, said at once
     assert len(data["kernel"]["required_crates"]) <= kernel.MAX_CRATES  # type: ignore[index]
 
 

@@ -72,7 +72,7 @@ def test_identity_changes_with_content(tmp_path: Path) -> None:
 def test_ignored_records_are_shown_as_evidence(tmp_path: Path) -> None:
     """A damaged record is not used, and -v says so (the admin can see why a run was cold)."""
     from dkms_rustc.cache import Cache as _Cache
-    from dkms_rustc.decision import error_decision
+    from dkms_rustc.decision import Reason, error_decision
     from dkms_rustc.engine import Assessment
     from dkms_rustc.report import evidence_lines
 
@@ -81,7 +81,7 @@ def test_ignored_records_are_shown_as_evidence(tmp_path: Path) -> None:
     (record,) = tmp_path.iterdir()
     record.write_text("{")
     assert cache.get("proof", ["k"]) is None
-    assessment = Assessment(error_decision("x"), cache_notes=list(cache.ignored))
+    assessment = Assessment(error_decision("x", Reason.CONFIGURATION), cache_notes=list(cache.ignored))
     assert any(
         "evidence: cache:" in line and "damaged or foreign" in line for line in evidence_lines(assessment)
     )

@@ -19,6 +19,7 @@ import pytest
 import kerneltree
 from dkms_rustc import runner
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE
 
 TOOLCHAINS = kerneltree.find_real_toolchains()
@@ -101,7 +102,7 @@ def test_refused_when_only_other_compilers_exist(
         "--search",
         str(_toolchain_dir("stable")),
     )
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert data["verdict"] == "refused"
     assert data["selected"]["rustc"] is None  # type: ignore[index]
     messages = "\n".join(data["messages"])  # type: ignore[arg-type]
@@ -130,7 +131,7 @@ def test_refusal_stops_make_before_compiling(kernel_trees: dict[str, Path], tmp_
             str(_toolchain_dir("stable")),
         ]
     )
-    assert code == 1
+    assert code == ExitCode.REFUSED
     args = (build / ARGS_FILE).read_text().split()
     made = subprocess.run(["make", "-C", str(tree), f"M={build}", *args], capture_output=True, text=True)
     assert made.returncode != 0
@@ -173,7 +174,7 @@ def test_half_upgraded_toolchain_fails_the_test_compile(
     code, data = _check(
         capsys, "--kernel-dir", str(kernel_trees["stable"]), "--config", str(conf), "--search", str(half)
     )
-    assert code == 1, data["messages"]
+    assert code == ExitCode.REFUSED, data["messages"]
     messages = "\n".join(data["messages"])  # type: ignore[arg-type]
     assert "failed the test compile" in messages
     assert "error[E0514]" in messages
@@ -183,8 +184,8 @@ def test_half_upgraded_toolchain_fails_the_test_compile(
 @pytest.mark.parametrize(
     ("variant", "code", "verdict", "text"),
     [
-        ("no-metadata", 3, "no-metadata", "carry no Rust metadata"),
-        ("no-rust", 77, "no-rust", "built without Rust support"),
+        ("no-metadata", ExitCode.NO_METADATA, "no-metadata", "carry no Rust metadata"),
+        ("no-rust", ExitCode.NO_RUST, "no-rust", "built without Rust support"),
     ],
 )
 def test_kernels_without_usable_rust(
@@ -202,7 +203,7 @@ def test_missing_crate_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[st
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     (tree / "rust" / "libpin_init.rmeta").unlink()
     code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
-    assert code == 3
+    assert code == ExitCode.NO_METADATA
     assert "lacks libpin_init.rmeta" in data["messages"][0]  # type: ignore[index]
 
 
@@ -265,7 +266,7 @@ def test_broken_trees_are_errors(
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     setup(tree)
     code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
-    assert (code, data["verdict"]) == (4, "error")
+    assert (code, data["verdict"]) == (ExitCode.ERROR, "error")
     assert text in data["messages"][0]  # type: ignore[index]
 
 
@@ -287,7 +288,7 @@ def test_command_line_entry_point_runs_without_traceback(tmp_path: Path) -> None
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
     )
-    assert result.returncode == 4
+    assert result.returncode == ExitCode.ERROR
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stdout.startswith("dkms-rustc: ERROR: the kernel build tree")
 
@@ -304,7 +305,7 @@ def test_damaged_kernel_metadata_fails_the_test_compile(
     libcore.unlink()  # a hard link into the toolchain: replace, never write through it
     libcore.write_bytes(head)
     code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert any("could not be loaded" in fix for fix in data["fixes"])  # type: ignore[union-attr]
 
 

@@ -23,6 +23,7 @@ import pytest
 import dkms_e2e as e2e
 import kerneltree
 from dkms_harness import DEFAULT_KERNELVER, DkmsGeneration, DkmsResult, DkmsSandbox
+from dkms_rustc.exitcodes import ExitCode
 
 pytestmark = [pytest.mark.dkms, pytest.mark.root]
 
@@ -176,14 +177,14 @@ def test_2_no_match_stops_before_compiling_with_the_fix(
         built = box.build(NAME, VERSION)
     log = built.make_log_text or ""
     assert built.exit_code != 0, _explain(built)
-    assert built.exit_code == (1 if generation.honours_pre_build_exit else 10), _explain(built)
+    assert built.exit_code == (ExitCode.REFUSED if generation.honours_pre_build_exit else 10), _explain(built)
     headline = f"no installed rustc matches kernel {box.kernelver}: it needs {pair.kernel.version_text}"
     assert headline in log, _explain(built)
     assert "dkms-rustc: fix: " in log
     _no_rust_compiled(box, built)
     if generation.honours_pre_build_exit:
         # 3.1.5+: the terminal says the hook failed and where the log is; make never ran.
-        assert "(bad exit status: 1)" in built.output, _explain(built)
+        assert f"(bad exit status: {ExitCode.REFUSED})" in built.output, _explain(built)
         assert "make.log" in built.output
         shown = _first(built.output, "bad exit status")
     else:
@@ -272,7 +273,8 @@ def test_4_tool_not_installed_fails_closed(
     message = "dkms-rustc: ERROR: the dkms-rustc tool is not installed"
     assert message in log, _explain(built)  # from the shim's refusal makefile (or its stderr)
     if generation.honours_pre_build_exit:
-        assert built.exit_code == 4 and "(bad exit status: 4)" in built.output, _explain(built)
+        code = ExitCode.ERROR
+        assert built.exit_code == code and f"(bad exit status: {code})" in built.output, _explain(built)
     else:
         assert built.exit_code == 10 and message in built.output, _explain(built)
     _no_rust_compiled(box, built)
@@ -296,7 +298,7 @@ def test_5_kernel_without_rust_is_skipped(
         _add(box)
         built = box.build(NAME, VERSION)
         auto = box.autoinstall((NAME, VERSION))
-    assert built.exit_code == 77, _explain(built)
+    assert built.exit_code == ExitCode.NO_RUST, _explain(built)
     assert re.search(r"BUILD_EXCLUSIVE directive\s+which does not match this kernel", built.output)
     assert not (box.dkms_tree / NAME / VERSION / "build" / "dkms-rustc.make-args").exists()
     assert not list(box.install_tree.rglob(f"{MODULE}.ko*"))
@@ -329,10 +331,12 @@ def test_6_headers_without_rust_metadata_stop_with_the_reason(
         _add(box)
         built = box.build(NAME, VERSION)
     log = built.make_log_text or ""
-    assert built.exit_code == (3 if generation.honours_pre_build_exit else 10), _explain(built)
+    assert built.exit_code == (ExitCode.NO_METADATA if generation.honours_pre_build_exit else 10), _explain(
+        built
+    )
     assert "its headers carry no Rust metadata" in log, _explain(built)
     assert "this module build was stopped before compiling (no-metadata)" in log or (
-        generation.honours_pre_build_exit and "(bad exit status: 3)" in built.output
+        generation.honours_pre_build_exit and f"(bad exit status: {ExitCode.NO_METADATA})" in built.output
     )
     _no_rust_compiled(box, built)
     _report(

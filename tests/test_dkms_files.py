@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from dkms_rustc.exitcodes import ExitCode
+
 ROOT = Path(__file__).resolve().parents[1]
 SNIPPET = ROOT / "dkms" / "dkms.conf.snippet"
 SHIM = ROOT / "dkms" / "dkms-rustc-pre-build"
@@ -50,7 +52,7 @@ def test_shim_without_the_tool_stops_make_with_its_message(tmp_path: Path) -> No
     build = tmp_path / "build"
     build.mkdir()
     result = subprocess.run([str(shim), "/lib/modules/x/build"], cwd=build, capture_output=True, text=True)
-    assert result.returncode == 4
+    assert result.returncode == ExitCode.ERROR
     assert "the dkms-rustc tool is not installed" in result.stderr
     args = (build / "dkms-rustc.make-args").read_text().split()
     kernel = tmp_path / "kernel"

@@ -26,11 +26,12 @@ import planted
 from dkms_rustc import config, decision, engine, report
 from dkms_rustc.cli import main
 from dkms_rustc.commands import pre_build
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, REFUSAL_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-INTERNAL = 4  # the internal-error status (exitcodes.py: 43)
+INTERNAL = ExitCode.INTERNAL_ERROR
 STALE = "RUSTC=/stale/rustc HOSTRUSTC=/stale/rustc\n"
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -132,7 +133,7 @@ def test_a_crash_at_any_point_stops_make(
     monkeypatch.setattr(owner, name, _raise(error))
     code = main(setup.argv())
     err = capsys.readouterr().err
-    assert code == (130 if interrupt else INTERNAL), err
+    assert code == (ExitCode.INTERRUPTED if interrupt else INTERNAL), err
     assert ("interrupted" if interrupt else "internal error (RuntimeError") in err
     assert "Traceback" not in err
     assert "/stale/" not in (setup.build / ARGS_FILE).read_text()

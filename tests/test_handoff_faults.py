@@ -15,6 +15,7 @@ import pytest
 
 from dkms_rustc import config, handoff
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, REFUSAL_FILE, HandoffError, write_refusal, write_selection
 
 WORDS = ["RUSTC=/usr/bin/rustc", "HOSTRUSTC=/usr/bin/rustc"]
@@ -146,7 +147,7 @@ def test_pre_build_with_a_broken_build_dir_exits_4_and_leaves_nothing_stale(
     # A kernel tree that does not exist: the refusal still has to reach make.
     code = main(["pre-build", "--kernel-dir", str(tmp_path / "no-kernel"), "--build-dir", str(build)])
     err = capsys.readouterr().err
-    assert code == 4
+    assert code == ExitCode.ERROR
     assert "ERROR: cannot hand the decision to make" in err
     assert "Traceback" not in err
     if fault == "disk full":

@@ -23,6 +23,7 @@ import dkms_rustc
 import kerneltree
 from dkms_rustc import config
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 
 TOOLCHAINS = kerneltree.find_real_toolchains()
 
@@ -42,8 +43,10 @@ def _import_path() -> str:
 
 # Modules the warm path must not import: each costs milliseconds (or starts processes) and is
 # needed only on a cold run (pyelftools, subprocess for a probe or the test compile), for a
-# fix (distro on Python 3.9), for --json, or only by the type checker (typing).
+# fix (distro on Python 3.9), for a bindgen minimum (packaging), for --json, or only by the
+# type checker (typing).
 HEAVY = (
+    "packaging",
     "subprocess",
     "selectors",
     "threading",
@@ -139,7 +142,7 @@ def test_warm_refusal_starts_nothing_and_imports_nothing_heavy(tmp_path: Path) -
     """The refusal words a fix for the distribution: reading os-release must not start
     lsb_release or uname, nor import distro."""
     code, started, modules = _warm_run(tmp_path, _setup(tmp_path, "stable", ["nightly"]))
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert started == []
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
@@ -163,3 +166,32 @@ def test_platform_read_without_a_process_on_either_path(monkeypatch: pytest.Monk
     monkeypatch.delattr(platform, "freedesktop_os_release", raising=False)
     assert hints.detect_platform() == expected
     assert started == []
+
+
+ORACLE_LINUX = """\
+NAME="Oracle Linux Server"
+VERSION="9.4"
+ID="ol"
+ID_LIKE="fedora"
+VERSION_ID="9.4"
+PLATFORM_ID="platform:el9"
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="the standard library reads os-release since 3.10")
+def test_both_paths_keep_the_raw_distribution_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Oracle Linux is ``ol`` to both readers (distro's id() would say ``oracle``): it is
+    classed as RHEL whichever Python runs the tool."""
+    import platform
+
+    from dkms_rustc import hints
+
+    pytest.importorskip("distro")
+    os_release = tmp_path / "os-release"
+    os_release.write_text(ORACLE_LINUX)
+    monkeypatch.setattr(platform, "_os_release_cache", None, raising=False)
+    monkeypatch.setattr(platform, "_os_release_candidates", (str(os_release),), raising=False)
+    from_stdlib = hints._from_stdlib()
+    from_distro = hints._from_distro(str(os_release))
+    assert from_stdlib == from_distro == hints.Platform("ol", ("fedora",), "9.4", "")
+    assert from_distro.family == "rhel"

@@ -84,7 +84,7 @@ def test_read_config_rejects_non_config(tmp_path: Path, content: bytes, message:
 
 def test_read_config_tolerates_bad_utf8_and_crlf(tmp_path: Path) -> None:
     path = tmp_path / ".config"
-    path.write_bytes(b'CONFIG_RUST=y\r\nCONFIG_CC_VERSION_TEXT="gcc \xff"\r\n')
+    path.write_bytes(b'CONFIG_RUST=y\r\nCONFIG_RUSTC_VERSION_TEXT="rustc \xff"\r\n')
     config = read_config(path)
     assert config.enabled("CONFIG_RUST")
-    assert config.get("CONFIG_CC_VERSION_TEXT") == "gcc \ufffd"
+    assert config.get("CONFIG_RUSTC_VERSION_TEXT") == "rustc \ufffd"

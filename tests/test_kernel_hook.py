@@ -88,7 +88,7 @@ def test_loud_banner_when_rust_modules_will_not_build_but_the_upgrade_goes_on(tm
 def test_fails_only_when_the_admin_opted_in(tmp_path: Path) -> None:
     _need("stable", "nightly")
     result = _run_hook(_world(tmp_path, "nightly", extra_conf="kernel_hook_fail = yes\n"), RELEASE)
-    assert result.returncode == 1
+    assert result.returncode == 1  # the hook script turns HOOK_FAILED into run-parts' failure
     assert "kernel_hook_fail = yes" in result.stderr
 
 

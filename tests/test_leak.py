@@ -19,6 +19,7 @@ import pytest
 import planted
 from dkms_rustc import config
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 
 pytestmark = [
     pytest.mark.root,
@@ -96,7 +97,7 @@ def test_a_link_to_a_root_only_file_never_reaches_the_output(
     code = main(argv)
     out = capsys.readouterr()
     everything = _everything(base, out.out + out.err)
-    assert code == 1, everything
+    assert code == ExitCode.REFUSED, everything
     assert SECRET not in everything
     if command == "pre-build":
         assert (build / "dkms-rustc.refused.mk").is_file()
@@ -128,9 +129,8 @@ def test_a_release_read_from_the_tree_is_validated_before_it_is_written(
     conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
     build = base / "build"
     build.mkdir()
-    assert (
-        main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(conf)]) == 1
-    )
+    code = main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(conf)])
+    assert code == ExitCode.REFUSED
     written = (build / "dkms-rustc.refused.mk").read_text() + capsys.readouterr().err
     assert release.strip() not in written
     assert "dkms-rustc check -k KVER" in written

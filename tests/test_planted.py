@@ -22,6 +22,7 @@ import kerneltree
 import planted
 from dkms_rustc import config, runner, toolchains
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE
 
 pytestmark = [
@@ -246,7 +247,7 @@ def test_planted_rustc_is_skipped_with_the_reason_and_never_run(
         capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(search)
     )
     assert not marker.exists(), marker.read_text()
-    assert (code, data["verdict"]) == (1, "refused"), _messages(data)
+    assert (code, data["verdict"]) == (ExitCode.REFUSED, "refused"), _messages(data)
     candidate = _candidate(data, rustc)
     assert candidate["usable"] is False
     assert str(candidate["skipped"]).startswith("not trusted: ")
@@ -335,7 +336,7 @@ def test_planted_bindgen_is_skipped_and_never_run(
         str(search),
     )
     assert not marker.exists()
-    assert (code, data["verdict"]) == (1, "refused"), _messages(data)
+    assert (code, data["verdict"]) == (ExitCode.REFUSED, "refused"), _messages(data)
     assert "not trusted" in str(_candidate(data, path)["skipped"])
     messages = _messages(data)
     assert "no suitable bindgen" in messages
@@ -409,10 +410,10 @@ def test_nothing_on_the_command_line_widens_trust(
     code, data = _check(capsys, *argv)
     assert not marker.exists()
     if how in ("--config", "both"):
-        assert (code, data["verdict"]) == (4, "error")
+        assert (code, data["verdict"]) == (ExitCode.ERROR, "error")
         assert "trusted_dir is honoured only in" in str(data["headline"])
     else:
-        assert (code, data["verdict"]) == (1, "refused")
+        assert (code, data["verdict"]) == (ExitCode.REFUSED, "refused")
         assert "not trusted" in str(_candidate(data, tc / "bin" / "rustc")["skipped"])
 
 
@@ -429,7 +430,7 @@ def test_a_config_file_a_user_controls_is_refused(
         os.chown(system, UID, UID)
     monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
     code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc))
-    assert (code, data["verdict"]) == (4, "error")
+    assert (code, data["verdict"]) == (ExitCode.ERROR, "error")
     assert "only root can change" in str(data["headline"])
     assert not marker.exists()
 
@@ -507,7 +508,7 @@ def test_pre_build_refusal_with_only_planted_compilers(tree: Path, base: Path) -
             str(tc),
         ]
     )
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert not marker.exists()
     assert (build / ARGS_FILE).read_text().startswith("-f ")  # make stops with the message
     assert "RUSTC=" not in (build / ARGS_FILE).read_text()
@@ -619,7 +620,7 @@ def test_auto_install_runs_only_a_rustup_only_root_can_change(
     build = base / "build"
     build.mkdir()
     code = main(["pre-build", "--kernel-dir", str(kernel_trees["stable"]), "--build-dir", str(build)])
-    assert code == 1
+    assert code == ExitCode.REFUSED
     warnings = capsys.readouterr().err
     if where == "root's":  # positive control: it is run (and fails, as this stand-in does)
         assert "toolchain install" in marker.read_text()

@@ -12,6 +12,7 @@ import kerneltree
 from dkms_rustc import config, engine
 from dkms_rustc.cli import main
 from dkms_rustc.dkmsmodules import registered_modules
+from dkms_rustc.exitcodes import ExitCode
 
 TOOLCHAINS = kerneltree.find_real_toolchains()
 
@@ -117,7 +118,7 @@ def test_status_json_has_one_check_object_per_kernel_and_the_rust_modules(
         "6.12.0-norust": "no-rust",
         "6.12.0-nometa": "no-metadata",
     }
-    assert code == 1 == data["exit_code"]
+    assert code == ExitCode.REFUSED == data["exit_code"]
     # the same fields as `check --json`
     check_code = main(
         [
@@ -149,7 +150,7 @@ def test_status_table_verdict_first_one_line_per_kernel(
 ) -> None:
     code, out = _status(capsys, world, _conf(tmp_path))
     lines = out.splitlines()
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert lines[0].startswith("ATTENTION: 2 of 4 kernels can build Rust modules")
     assert "3 Rust DKMS modules registered" in lines[0]
     header = lines[2]
@@ -293,7 +294,7 @@ def test_pin_alone_cannot_make_a_wrong_compiler_build(
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["nightly"], kernelrelease="7.2.3-pin")
     conf = _conf(tmp_path, f"pin = * {TOOLCHAINS['stable'].rustc}\n")
     code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(conf))
-    assert code == 1
+    assert code == ExitCode.REFUSED
     assert data["verdict"] == "refused"
     assert any("refused" in w and "pin * " in w for w in data["warnings"])  # type: ignore[union-attr]
 
@@ -357,7 +358,7 @@ def test_config_command_shows_values_and_origins(tmp_path: Path, capsys: pytest.
 def test_config_command_reports_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text("auto_install = rustup\n")
-    assert main(["config", "--config", str(conf)]) == 4
+    assert main(["config", "--config", str(conf)]) == ExitCode.ERROR
     assert "auto_install is honoured only in" in capsys.readouterr().err
 
 

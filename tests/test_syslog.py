@@ -11,6 +11,7 @@ import pytest
 
 from dkms_rustc import config, logsink
 from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_pre_build_logs_to_syslog_only_when_configured(
         ["pre-build", "--kernel-dir", str(tmp_path / "missing"), "--build-dir", str(tmp_path),
          "--config", str(conf), "--module", "hello"]
     )  # fmt: skip
-    assert code == 4
+    assert code == ExitCode.ERROR
     if not enabled:
         assert captured == []
         return

@@ -6,8 +6,6 @@ import pytest
 
 from dkms_rustc.versions import (
     kbuild_version_text,
-    kconfig_llvm_version,
-    kconfig_rustc_version,
     parse_bindgen_version,
     parse_rustc_version,
 )
@@ -72,12 +70,6 @@ def test_kbuild_removes_every_hash() -> None:
         kbuild_version_text("rustc 1.0.0 (#abc 2020-01-01) (#1 build)")
         == "rustc 1.0.0 (abc 2020-01-01) (1 build)"
     )
-
-
-def test_kconfig_numbers() -> None:
-    assert kconfig_rustc_version(108200) == (1, 82, 0)
-    assert kconfig_rustc_version(109701) == (1, 97, 1)
-    assert kconfig_llvm_version(220108) == (22, 1, 8)
 
 
 @pytest.mark.parametrize(

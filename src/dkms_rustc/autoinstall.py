@@ -11,7 +11,6 @@ afterwards, so an install that produced the wrong compiler is refused like any o
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from dkms_rustc.trust import (
     untrusted_libraries_reason,
     untrusted_reason,
 )
-from dkms_rustc.versions import RustcVersion, parse_rustc_version
+from dkms_rustc.versions import parse_rustc_version, rustup_toolchain_names
 
 INSTALL_TIMEOUT = 900.0
 
@@ -34,21 +33,6 @@ class Outcome:
     installed: bool
     rustup_home: Path | None = None
     lines: list[str] = field(default_factory=list)
-
-
-def toolchain_names(version: RustcVersion) -> list[str]:
-    """What to ask rustup for. A nightly is published under the day after its commit date
-    (usually), so both days are tried; the decision afterwards checks the exact string."""
-    if version.channel == "stable":
-        return [version.release]
-    if version.channel in ("nightly", "beta") and version.date:
-        try:
-            day = datetime.date.fromisoformat(version.date)
-        except ValueError:  # parse_rustc_version accepts only calendar dates; never trust that here
-            return []
-        following = day + datetime.timedelta(days=1)
-        return [f"{version.channel}-{following.isoformat()}", f"{version.channel}-{version.date}"]
-    return []
 
 
 def root_home() -> Path:
@@ -79,7 +63,7 @@ def install(expected_text: str, settings: Settings) -> Outcome:
                 "so rustup cannot install it"
             ],
         )
-    names = toolchain_names(version)
+    names = rustup_toolchain_names(version)
     if not names:
         return Outcome(
             False, lines=[f"auto_install: not attempted: rustup has no channel for {expected_text}"]

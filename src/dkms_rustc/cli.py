@@ -13,27 +13,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dkms_rustc import __version__
+from dkms_rustc import __version__, exitcodes
+from dkms_rustc.config import POLICIES
+from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.output import print_lines
 
 DKMS_TREE = Path("/var/lib/dkms")
 DKMS_ETC = Path("/etc/dkms")
-INTERNAL_ERROR_EXIT = 4  # the "error" status: nothing could be decided
 
 # typing takes milliseconds to import and only the type checker needs it here.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TextIO
-
-EXIT_CODES_HELP = """\
-exit status:
-  0   ok: a matching rustc was selected (or a warn/fallback policy let the build go on)
-  1   refused: no installed rustc matches the kernel; the build must not start
-  2   usage error: bad command line
-  3   no-metadata: the kernel has Rust enabled, but its headers lack the compiled Rust
-      files (rust/*.rmeta, "crate metadata") that every Rust module is built against
-  4   error: kernel tree missing or unreadable, bad configuration file, cannot write hand-off
-  77  no-rust: the kernel is built without Rust (DKMS's "skipped" status)
-"""
+    from typing import NoReturn
 
 DESCRIPTION = """\
 Build out-of-tree Rust kernel modules (DKMS) with the exact rustc the kernel was built with.
@@ -87,11 +78,18 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the usage error's exit status from the one table (not argparse's 2,
+    which is one of DKMS's own: "bad option")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="dkms-rustc", description=DESCRIPTION, epilog=EXIT_CODES_HELP, formatter_class=raw
-    )
+    parser = _Parser(prog="dkms-rustc", description=DESCRIPTION, epilog=exitcodes.HELP, formatter_class=raw)
     parser.add_argument("--version", action="version", version=f"dkms-rustc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -102,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Say which rustc and bindgen a kernel was built with, every compiler found on "
         "this machine, and whether a Rust module can be built for the kernel; when it cannot, "
         "print the command that fixes it. Writes nothing but its cache of remembered results.",
-        epilog=EXIT_CODES_HELP,
+        epilog=exitcodes.HELP,
         formatter_class=raw,
     )
     _kernel_options(check)
@@ -112,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--kernel-hook",
         action="store_true",
         help="the kernel package hook's mode: quiet when no Rust DKMS module is registered or all is "
-        "well, a loud banner otherwise; exit 0, or 20 when kernel_hook_fail = yes and the modules "
-        "will not build",
+        f"well, a loud banner otherwise; exit 0, or {ExitCode.HOOK_FAILED} when kernel_hook_fail = yes "
+        "and the modules will not build",
     )
     check.add_argument("--dkms-tree", metavar="DIR", type=Path, default=DKMS_TREE, help=argparse.SUPPRESS)
     check.add_argument("--dkms-etc", metavar="DIR", type=Path, default=DKMS_ETC, help=argparse.SUPPRESS)
@@ -126,8 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         "the rustc it was built with, the installed compiler that would be used or why none can "
         "be, bindgen, and what to do. Then every DKMS module written in Rust and, per kernel, "
         "whether it is built or would build. Toolchains are examined once for all kernels.",
-        epilog="exit status:\n  0   every kernel can build Rust modules (or has no Rust)\n"
-        "  1   at least one kernel cannot\n  4   the configuration file is unusable\n",
+        epilog=f"exit status:\n  {ExitCode.OK:<3} every kernel can build Rust modules (or has no Rust)\n"
+        f"  {ExitCode.REFUSED:<3} at least one kernel cannot\n"
+        f"  {ExitCode.ERROR:<3} the configuration file is unusable\n"
+        f"  {ExitCode.USAGE:<3} usage error: bad command line\n",
         formatter_class=raw,
     )
     status.add_argument(
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "documented MAKE line reads (dkms-rustc.make-args in the build directory). When no "
         "installed compiler fits, the arguments make the following make stop at once with the "
         "same message, instead of compiling for minutes and failing with E0514.",
-        epilog=EXIT_CODES_HELP,
+        epilog=exitcodes.HELP,
         formatter_class=raw,
     )
     _kernel_options(pre)
@@ -178,9 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument(
         "--module", metavar="NAME", help="module name for per-module settings (default: $module from DKMS)"
     )
-    pre.add_argument(
-        "--policy", choices=("select", "warn", "fallback"), help="override the configured policy for this run"
-    )
+    pre.add_argument("--policy", choices=POLICIES, help="override the configured policy for this run")
 
     env = sub.add_parser(
         "env",
@@ -191,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "installed compiler fits, a RUSTC that stops the build with the reason. Prints nothing "
         "for modules that are not Rust or that run dkms-rustc themselves. The decision is also "
         "printed to stderr (and syslog when configured).",
-        epilog=EXIT_CODES_HELP,
+        epilog=exitcodes.HELP,
         formatter_class=raw,
     )
     env.add_argument(
@@ -216,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every rustc and bindgen found and whether it can be used",
         description="List every rustc and bindgen found on this machine, how it was found, what "
         "it is, and why it was or was not usable (for example: not trusted as root).",
-        epilog=EXIT_CODES_HELP,
+        epilog=exitcodes.HELP,
         formatter_class=raw,
     )
     _common(tools)
@@ -259,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except KeyboardInterrupt:
         print_lines(["ERROR: interrupted"])
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as error:  # the last line of defence: a message and a status, never a traceback
         if os.environ.get("DKMS_RUSTC_DEBUG"):
             raise
@@ -275,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "Please report this with the output of the same command run with DKMS_RUSTC_DEBUG=1"
             ]
         )
-        return INTERNAL_ERROR_EXIT
+        return ExitCode.INTERNAL_ERROR
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -302,22 +300,3 @@ def _dispatch(args: argparse.Namespace) -> int:
     from dkms_rustc.commands import toolchains
 
     return toolchains.run(args)
-
-
-def print_lines(lines: Sequence[str], stream: TextIO | None = None) -> None:
-    """Print each line with the stable ``dkms-rustc: `` prefix (stderr unless told otherwise)."""
-    from dkms_rustc.report import PREFIX
-    from dkms_rustc.text import printable
-
-    out = stream if stream is not None else sys.stderr
-    text = "".join(f"{PREFIX}{printable(line)}\n" for line in lines)
-    try:
-        out.write(text)
-        out.flush()
-    except (OSError, ValueError):
-        pass  # a closed stderr must not turn a decision into a traceback
-
-
-def environ_kernelver() -> str | None:
-    value = os.environ.get("kernelver", "").strip()
-    return value or None

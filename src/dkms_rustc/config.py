@@ -23,6 +23,7 @@ module's dkms.conf controls). Every key is described in :data:`KEYS`.
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import stat
@@ -30,12 +31,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dkms_rustc.fileio import NotRegularFileError, open_regular_fd
-from dkms_rustc.handoff import SAFE_WORD_RE
+from dkms_rustc.text import is_plain_word
 from dkms_rustc.trust import untrusted_directory_reason
 
 SYSTEM_CONFIG = Path("/etc/dkms-rustc.conf")
 MAX_CONFIG_FILE = 1024 * 1024
-POLICIES = ("select", "warn", "fallback")
+
+
+class Policy(str, enum.Enum):
+    """What to do when no installed rustc fits the kernel."""
+
+    SELECT = "select"  # stop the build
+    WARN = "warn"  # build anyway with kbuild's default rustc
+    FALLBACK = "fallback"  # build with fallback_make_args (a module's C-only variant)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+POLICIES = tuple(policy.value for policy in Policy)
 MODULE_NAME_RE = re.compile(r"[A-Za-z0-9_.+@-]{1,128}")  # what a [module NAME] section may name
 _SECTION_RE = re.compile(r"^\[\s*module\s+([A-Za-z0-9_.+@-]{1,128})\s*\]$")
 _BOOLEANS = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
@@ -138,7 +152,7 @@ def applicable_pin(pins: tuple[Pin, ...], kernelrelease: str | None) -> Pin | No
 class Settings:
     """What the configuration files say, with where each value came from."""
 
-    policy: str = "select"
+    policy: Policy = Policy.SELECT
     fallback_make_args: tuple[str, ...] = ()
     search: tuple[Path, ...] = ()
     search_defaults: bool = True
@@ -208,10 +222,10 @@ def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
     if key == "policy":
         if value not in POLICIES:
             raise ConfigFileError(f"{where}: policy must be one of {', '.join(POLICIES)}, not {value!r}")
-        return replace(settings, policy=value, origins=origins)
+        return replace(settings, policy=Policy(value), origins=origins)
     if key == "fallback_make_args":
         words = tuple(value.split())
-        bad = [word for word in words if not SAFE_WORD_RE.fullmatch(word)]
+        bad = [word for word in words if not is_plain_word(word)]
         if bad:
             raise ConfigFileError(f"{where}: {bad[0]!r} is not a plain make argument (VAR=value)")
         return replace(settings, fallback_make_args=words, origins=origins)

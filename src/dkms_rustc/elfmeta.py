@@ -1,4 +1,4 @@
-"""Compiler versions recorded in ELF files: proc-macro ``.rustc`` sections, ``.comment`` lines.
+"""The compiler version recorded in a proc-macro shared object's ``.rustc`` section.
 
 pyelftools reads the sections. It walks whatever a file's header announces for as long as
 that takes (a crafted proc macro announcing 300000 sections, or section names without an
@@ -141,24 +141,3 @@ def read_rustc_section_version(path: Path) -> str:
     except MetadataError as error:
         # rustc before 1.80-ish compressed this section; the header is then unreadable.
         raise ElfError(f".rustc section: {error}") from error
-
-
-def read_comment_lines(path: Path) -> list[str]:
-    """The NUL-separated strings of the ``.comment`` section (empty when there is none)."""
-    with open_regular(path) as stream:
-        if stream.read(4) != b"\x7fELF":
-            raise ElfError("not an ELF file")
-        stream.seek(0)
-        try:
-            data = _section_bytes(stream, ".comment", 1024 * 1024)
-        except ElfError as error:
-            if "no .comment" in str(error):
-                return []
-            raise
-    return [part.decode("utf-8", "replace") for part in data.split(b"\0") if part]
-
-
-def rustc_versions_in_comment(path: Path) -> list[str]:
-    """``rustc 1.95.0 (...)`` for each ``rustc version 1.95.0 (...)`` entry of ``.comment``."""
-    prefix = "rustc version "
-    return ["rustc " + line[len(prefix) :] for line in read_comment_lines(path) if line.startswith(prefix)]

@@ -6,21 +6,23 @@ The commands share this; each step is in its own module and only this one sequen
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dkms_rustc import decision as decisions
-from dkms_rustc import hints
+from dkms_rustc import fixes, hints
 from dkms_rustc.cache import Cache
 from dkms_rustc.config import Settings, applicable_pin
+from dkms_rustc.decision import Reason, Verdict
 from dkms_rustc.fileio import is_dir
 from dkms_rustc.kconfig import ConfigError
 from dkms_rustc.kernel import KernelRust, KernelTreeError, build_dir_for_release, read_kernel
 from dkms_rustc.kernel import is_kernel_release as kernel_release_shape
-from dkms_rustc.probe import PROBE_TIMEOUT, Deadline, Toolchain, probe_all, probe_rustc
+from dkms_rustc.probe import PROBE_TIMEOUT, probe_all, probe_rustc
 from dkms_rustc.proof import PROOF_TIMEOUT, ProofResult, prove
+from dkms_rustc.runner import Deadline
 from dkms_rustc.text import printable
-from dkms_rustc.toolchains import Discovery, default_rustup_homes, discover, resolve_pin_target
+from dkms_rustc.toolchains import Discovery, Toolchain, default_rustup_homes, discover, resolve_pin_target
 
 # However many candidates hang, a run costs at most about PROBE_BUDGET (their versions are
 # asked all at once) plus PROOF_BUDGET (test compiles, one candidate after the other).
@@ -149,6 +151,26 @@ def _prove_candidates(
     return proofs
 
 
+def _unreadable_kernel(request: Request, settings: Settings, error: Exception) -> decisions.Decision:
+    release = request.kernelrelease
+    if request.kernel_dir is not None and release is None:
+        reason = Reason.NOT_A_KERNEL_TREE
+    else:
+        reason = Reason.NO_HEADERS
+    return decisions.error_decision(
+        str(error), reason, settings.policy, release=release, tree=request.kernel_dir
+    )
+
+
+def worded(decision: decisions.Decision, platform: hints.Platform | None) -> decisions.Decision:
+    """``decision`` with its fixes worded; the distribution is detected only when they need it."""
+    if decision.refusal is None:
+        return decision
+    if platform is None and fixes.needs_platform(decision):
+        platform = hints.detect_platform()
+    return replace(decision, fixes=fixes.fixes_for(decision, platform))
+
+
 def assess(
     request: Request,
     settings: Settings,
@@ -159,27 +181,16 @@ def assess(
     """Decide for one kernel. ``prepared`` toolchains are used as they are (no new discovery)."""
     release = request.kernelrelease
     if release is not None and not is_kernel_release(release):
-        return Assessment(
-            decisions.error_decision(
-                f"{printable(release)!r} is not a kernel release (like 6.12.0-1-amd64); "
-                "check -k/--kernelver or $kernelver",
-                (),
-                settings.policy,
-            )
+        headline = (
+            f"{printable(release)!r} is not a kernel release (like 6.12.0-1-amd64); "
+            "check -k/--kernelver or $kernelver"
         )
+        return Assessment(decisions.error_decision(headline, Reason.NOT_A_RELEASE, settings.policy))
     tree = kernel_location(request.kernel_dir, release)
     try:
         kernel = read_kernel(tree, cache, release, settings.trusted_dirs)
     except (KernelTreeError, ConfigError) as error:
-        if request.kernel_dir is not None and release is None:
-            fix = [
-                f"point --kernel-dir at a kernel build tree (such as /lib/modules/<release>/build); "
-                f"{request.kernel_dir} is not one"
-            ]
-        else:
-            platform = platform or hints.detect_platform()
-            fix = hints.install_headers(release or os.uname().release, platform)
-        return Assessment(decisions.error_decision(str(error), fix, settings.policy))
+        return Assessment(worded(_unreadable_kernel(request, settings, error), platform))
 
     deadline = Deadline(PROBE_BUDGET)
     if prepared is not None:
@@ -188,27 +199,22 @@ def assess(
         found, rustcs, tools = discover_toolchains(request, settings, cache, deadline)
     pinned = _resolve_pin(request, settings, kernel, rustcs, cache, deadline)
     proofs = _prove_candidates(kernel, rustcs, pinned, settings, cache, Deadline(PROOF_BUDGET))
-    # The distribution is only needed to word a fix; detecting it costs an import, so a
-    # selection that needs no fix is decided without it.
-    verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform or _UNDETECTED, pinned)
-    if platform is None and verdict.fixes:
-        platform = hints.detect_platform()
-        verdict = decisions.decide(kernel, rustcs, tools, settings, proofs, platform, pinned)
-    assessment = Assessment(verdict, rustcs, tools, found, proofs, pinned, list(cache.ignored))
-    if settings.auto_install != "no" and request.may_install and _installable(verdict, proofs):
+    situation = decisions.Situation(kernel, tuple(rustcs), tuple(tools), settings, proofs, pinned)
+    decision = worded(decisions.decide(situation), platform)
+    assessment = Assessment(decision, rustcs, tools, found, proofs, pinned, list(cache.ignored))
+    if settings.auto_install != "no" and request.may_install and _installable(decision):
         return _auto_install(request, settings, cache, platform, assessment)
     return assessment
 
 
-def _installable(verdict: decisions.Decision, proofs: dict[Path, ProofResult]) -> bool:
-    """A refusal because nothing installed matches (not a failed test compile)."""
+def _installable(decision: decisions.Decision) -> bool:
+    """Refused because no installed rustc is the kernel's (not a failed test compile)."""
     return (
-        verdict.verdict == decisions.REFUSED
-        and verdict.rustc is None
-        and not any(not proof.ok and not proof.skipped for proof in proofs.values())
-        and verdict.kernel is not None
-        and verdict.kernel.expected_rustc is not None
-        and not verdict.matching
+        decision.verdict is Verdict.REFUSED
+        and decision.refusal is not None
+        and decision.refusal.reason in decisions.INSTALLABLE
+        and decision.kernel is not None
+        and decision.kernel.expected_rustc is not None
     )
 
 
@@ -220,8 +226,6 @@ def _auto_install(
     first: Assessment,
 ) -> Assessment:
     """``auto_install = rustup``: install the kernel's official rustc, then decide again."""
-    from dataclasses import replace
-
     from dkms_rustc import autoinstall
 
     kernel = first.decision.kernel
@@ -235,6 +239,3 @@ def _auto_install(
     second = assess(again, replace(settings, auto_install="no"), cache, platform)
     decision = replace(second.decision, facts=(*outcome.lines, *second.decision.facts))
     return replace(second, decision=decision)
-
-
-_UNDETECTED = hints.Platform(id="unknown")

@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from dkms_rustc.text import printable
+from dkms_rustc.text import is_plain_word, printable
 
 ARGS_FILE = "dkms-rustc.make-args"
 REFUSAL_FILE = "dkms-rustc.refused.mk"
-# What survives the MAKE line's word splitting and globbing unchanged (also config.py's
-# check); use it with fullmatch (``$`` would accept a trailing newline). ``~`` is allowed but
-# not first: the shell does no tilde expansion on a command substitution's output and make
-# none inside a word, so Debian-style versions (``1.0~rc1``) in DKMS's paths pass.
-SAFE_WORD_RE = re.compile(r"[A-Za-z0-9_./+,:@=-][A-Za-z0-9_./+,:@=~-]*")
 
 
 class HandoffError(Exception):
@@ -58,7 +52,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def check_words(words: Sequence[str]) -> None:
     for word in words:
-        if not SAFE_WORD_RE.fullmatch(word):
+        if not is_plain_word(word):
             raise HandoffError(
                 f"the make argument {word!r} contains characters (spaces, quotes, globs) that the "
                 "DKMS MAKE line cannot carry; install the toolchain under a plain path"

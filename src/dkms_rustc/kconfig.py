@@ -20,16 +20,10 @@ _ASSIGNMENT_RE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$", re.DOTALL)
 # Only these are needed; the rest of a multi-thousand-line config is skipped cheaply.
 WANTED = (
     "CONFIG_RUST",
-    "CONFIG_RUST_IS_AVAILABLE",
-    "CONFIG_HAVE_RUST",
     "CONFIG_RUSTC_VERSION_TEXT",
     "CONFIG_BINDGEN_VERSION_TEXT",
     "CONFIG_RUSTC_VERSION",
     "CONFIG_RUSTC_LLVM_VERSION",
-    "CONFIG_RUSTC_LLVM_MAJOR_VERSION",
-    "CONFIG_CC_IS_CLANG",
-    "CONFIG_CC_VERSION_TEXT",
-    "CONFIG_MODULES",
 )
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -88,11 +82,6 @@ def unquote(raw: str) -> str:
         out.append(char)
         index += 1
     return raw
-
-
-def escape(value: str) -> str:
-    """kbuild's escaping of a string value in ``.config`` (confdata.c escape_string_value())."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def parse_config_text(text: str, wanted: tuple[str, ...] = WANTED, *, escaped: bool = True) -> dict[str, str]:

@@ -86,7 +86,6 @@ class KernelRust:
     config_bindgen_text: str | None
     config_rustc_number: int | None
     config_llvm_number: int | None
-    cc_is_clang: bool
     rust_dir: Path | None
     artifacts: tuple[Artifact, ...]
     expected_rustc: str | None
@@ -580,7 +579,6 @@ def read_kernel(
         config_bindgen_text=config.get("CONFIG_BINDGEN_VERSION_TEXT"),
         config_rustc_number=config.number("CONFIG_RUSTC_VERSION"),
         config_llvm_number=config.number("CONFIG_RUSTC_LLVM_VERSION"),
-        cc_is_clang=config.enabled("CONFIG_CC_IS_CLANG"),
         rust_dir=rust_dir,
         artifacts=artifacts,
         expected_rustc=expected,

@@ -14,16 +14,16 @@ from __future__ import annotations
 import glob
 import os
 import re
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
-from dkms_rustc.handoff import SAFE_WORD_RE
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
-from dkms_rustc.toolchains import Found
+from dkms_rustc.runner import Deadline
+from dkms_rustc.text import is_plain_word
+from dkms_rustc.toolchains import CandidateKind, Found, Toolchain
 from dkms_rustc.trust import untrusted_libraries_reason, untrusted_reason
 from dkms_rustc.versions import parse_bindgen_version, parse_rustc_version
 
@@ -32,44 +32,6 @@ _LLVM_FILE_RE = re.compile(r"^libLLVM(?:\.so\.|-)(\d+)(?:\.(\d+))?")
 # bindgen --version answer in tens of milliseconds, also cold, so this is ample margin.
 PROBE_TIMEOUT = 2.0
 PROBE_OUTPUT_CAP = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    """A discovered rustc or bindgen and what is known about it."""
-
-    found: Found
-    version_text: str | None = None  # "rustc 1.95.0 (...)" or "bindgen 0.72.1"
-    release: str | None = None  # "1.95.0" / "0.72.1"
-    llvm_version: str | None = None
-    host: str | None = None
-    sysroot: Path | None = None
-    rust_src: Path | None = None
-    learned_from: str | None = None
-    skipped: str | None = None  # why it cannot be used; None when usable
-    untrusted: str | None = None  # why it must not be run (as root): then it is also skipped
-
-    @property
-    def path(self) -> Path:
-        return self.found.path
-
-    @property
-    def binary(self) -> Path:
-        return self.found.binary
-
-    @property
-    def usable(self) -> bool:
-        return self.skipped is None and self.version_text is not None
-
-
-class Deadline:
-    """A time budget shared by all probes of one run, so that hanging programs cannot add up."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def remaining(self, cap: float) -> float:
-        return max(0.0, min(cap, self.end - time.monotonic()))
 
 
 def _sysroot_of(binary: Path) -> Path:
@@ -199,7 +161,7 @@ def _uncarriable(tool: Toolchain) -> Toolchain:
     if not tool.usable:
         return tool
     for path in (tool.binary, tool.rust_src):
-        if path is not None and not SAFE_WORD_RE.fullmatch(f"X={path}"):
+        if path is not None and not is_plain_word(f"X={path}"):
             return replace(
                 tool,
                 skipped=f"unusable: its path {str(path)!r} holds characters (spaces, quotes, globs) the "
@@ -211,7 +173,7 @@ def _uncarriable(tool: Toolchain) -> Toolchain:
 def _untrusted_toolchain(found: Found, reason: str) -> Toolchain:
     """Skipped; for the report, what its files say it is (read, never run)."""
     skipped = f"not trusted: {reason}"
-    from_files = _from_files(found) if found.kind == "rustc" else None
+    from_files = _from_files(found) if found.kind is CandidateKind.RUSTC else None
     if from_files is not None:
         return replace(from_files, skipped=skipped, untrusted=reason)
     return Toolchain(found=found, skipped=skipped, untrusted=reason)
@@ -282,7 +244,7 @@ def probe_all(
             known.append(_untrusted_toolchain(found, reason))
             continue
         key = _identity_key(found)
-        if found.kind == "rustc":
+        if found.kind is CandidateKind.RUSTC:
             from_files = _from_files(found)
             if from_files is not None:
                 known.append(from_files)
@@ -312,7 +274,7 @@ def probe_all(
             )
             for (index, _, key), result in zip(to_run, results):
                 found = founds[index]
-                interpret = _rustc_from_run if found.kind == "rustc" else _bindgen_from_run
+                interpret = _rustc_from_run if found.kind is CandidateKind.RUSTC else _bindgen_from_run
                 known[index] = interpret(found, result, key, cache)
     tools = [
         _uncarriable(tool) if tool is not None else _out_of_time(found) for found, tool in zip(founds, known)

@@ -24,7 +24,8 @@ from pathlib import Path
 from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.kernel import KernelRust
-from dkms_rustc.probe import Deadline, Toolchain
+from dkms_rustc.runner import Deadline
+from dkms_rustc.toolchains import Toolchain
 
 # A test compile takes a few tens of milliseconds (a few hundred on a busy machine); one that
 # takes longer is stopped so a hanging compiler cannot stall a kernel upgrade.
@@ -38,7 +39,6 @@ class ProofResult:
 
     ok: bool
     detail: str
-    remembered: bool = False
     skipped: bool = False  # not attempted or inconclusive: the selection rests on the version
     code: str | None = None  # rustc's error code, e.g. "E0514"
     compiler_failed: bool = False  # the compiler hung, crashed or could not start
@@ -147,7 +147,7 @@ def prove(
     kernel_key = _kernel_identity(kernel)
     key = [compiler_key, kernel_key] if compiler_key and kernel_key else None
     if key is not None and cache.get("proof", key) == "ok":
-        return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)", True)
+        return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)")
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
         return ProofResult(

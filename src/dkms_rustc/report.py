@@ -4,31 +4,38 @@ and one JSON object with the same content for scripts."""
 from __future__ import annotations
 
 from dkms_rustc import decision as decisions
+from dkms_rustc.config import Policy
+from dkms_rustc.decision import Verdict
 from dkms_rustc.engine import Assessment
-from dkms_rustc.probe import Toolchain
+from dkms_rustc.toolchains import Toolchain
 
 # typing takes milliseconds to import and only the type checker needs it here.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PREFIX = "dkms-rustc: "
 _VERDICT_WORDS = {
-    decisions.OK: "OK",
-    decisions.REFUSED: "REFUSED",
-    decisions.NO_RUST: "SKIPPED (no Rust in this kernel)",
-    decisions.NO_METADATA: "REFUSED (no Rust metadata)",
-    decisions.ERROR: "ERROR",
+    Verdict.OK: "OK",
+    Verdict.REFUSED: "REFUSED",
+    Verdict.NO_RUST: "SKIPPED (no Rust in this kernel)",
+    Verdict.NO_METADATA: "REFUSED (no Rust metadata)",
+    Verdict.ERROR: "ERROR",
+}
+_POLICY_WORDS = {
+    Policy.WARN: ", building anyway (policy warn)",
+    Policy.FALLBACK: ", building the fallback variant (policy fallback)",
 }
 
 
 def verdict_word(decision: decisions.Decision) -> str:
-    word = _VERDICT_WORDS[decision.verdict]
-    if decision.policy_applied == "warn":
-        word += ", building anyway (policy warn)"
-    elif decision.policy_applied == "fallback":
-        word += ", building the fallback variant (policy fallback)"
-    return word
+    """``OK``, ``REFUSED``, ... and what a policy made of it: the first word of every report."""
+    applied = decision.policy_applied
+    return _VERDICT_WORDS[decision.verdict] + (_POLICY_WORDS[applied] if applied is not None else "")
+
+
+def short_verdict_word(decision: decisions.Decision) -> str:
+    """The bare word, for a table column: ``OK``, ``REFUSED``, ``SKIPPED``, ``ERROR``."""
+    return _VERDICT_WORDS[decision.verdict].split(" ", 1)[0]
 
 
 def human_lines(assessment: Assessment, verbose: bool = False) -> list[str]:
@@ -87,7 +94,7 @@ def tool_line(tool: Toolchain) -> str:
 
 def tool_json(tool: Toolchain, matches: bool | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "kind": tool.found.kind,
+        "kind": tool.found.kind.value,
         "path": str(tool.path),
         "binary": str(tool.binary),
         "origins": list(tool.found.origins),
@@ -141,11 +148,12 @@ def as_json(assessment: Assessment, verbose: bool = False) -> dict[str, Any]:
     }
     matching = {tool.binary for tool in decision.matching}
     return {
-        "verdict": decision.verdict,
-        "exit_code": decision.exit_code,
+        "verdict": decision.verdict.value,
+        "exit_code": int(decision.exit_code),
         "headline": decision.headline,
-        "policy": decision.policy,
-        "policy_applied": decision.policy_applied,
+        "policy": decision.policy.value,
+        "policy_applied": decision.policy_applied.value if decision.policy_applied else None,
+        "refusal": decision.refusal.reason.value if decision.refusal else None,
         "kernel": kernel_data,
         "selected": selected,
         "candidates": [tool_json(tool, tool.binary in matching) for tool in assessment.rustcs]

@@ -66,6 +66,16 @@ class RunResult:
         return ""
 
 
+class Deadline:
+    """A time budget shared by all probes of one run, so that hanging programs cannot add up."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def remaining(self, cap: float) -> float:
+        return max(0.0, min(cap, self.end - time.monotonic()))
+
+
 def minimal_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {"LC_ALL": "C", "PATH": MINIMAL_PATH, "HOME": "/nonexistent"}
     if extra:

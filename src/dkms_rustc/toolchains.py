@@ -9,6 +9,7 @@ cargo-installed bindgen, and every directory given with ``--search`` or ``search
 
 from __future__ import annotations
 
+import enum
 import glob
 import os
 from collections.abc import Iterable
@@ -32,15 +33,53 @@ MAX_CANDIDATES = 1024  # of each kind, in all
 _DISTRIBUTION_BINDGEN_GLOBS = ("/usr/bin/bindgen", "/usr/bin/bindgen-[0-9]*", "/usr/local/bin/bindgen")
 
 
+class CandidateKind(str, enum.Enum):
+    """What a candidate file is looked at as."""
+
+    RUSTC = "rustc"
+    BINDGEN = "bindgen"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Found:
     """A file that may be a compiler: where it was found and how."""
 
-    kind: str  # "rustc" or "bindgen"
+    kind: CandidateKind
     path: Path  # as found
     binary: Path  # resolved, the file that would run
     origins: tuple[str, ...]
     rustup_toolchain: str | None = None  # toolchain name when inside a rustup home
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A discovered rustc or bindgen and what is known about it."""
+
+    found: Found
+    version_text: str | None = None  # "rustc 1.95.0 (...)" or "bindgen 0.72.1"
+    release: str | None = None  # "1.95.0" / "0.72.1"
+    llvm_version: str | None = None
+    host: str | None = None
+    sysroot: Path | None = None
+    rust_src: Path | None = None
+    learned_from: str | None = None
+    skipped: str | None = None  # why it cannot be used; None when usable
+    untrusted: str | None = None  # why it must not be run (as root): then it is also skipped
+
+    @property
+    def path(self) -> Path:
+        return self.found.path
+
+    @property
+    def binary(self) -> Path:
+        return self.found.binary
+
+    @property
+    def usable(self) -> bool:
+        return self.skipped is None and self.version_text is not None
 
 
 @dataclass
@@ -115,8 +154,8 @@ class _Collector:
         self._excluded = tuple(os.path.realpath(path).rstrip("/") + "/" for path in excluded)
         self._capped = False
 
-    def add(self, kind: str, path: Path, origin: str, toolchain: str | None = None) -> None:
-        items = self.result.rustcs if kind == "rustc" else self.result.bindgens
+    def add(self, kind: CandidateKind, path: Path, origin: str, toolchain: str | None = None) -> None:
+        items = self.result.rustcs if kind is CandidateKind.RUSTC else self.result.bindgens
         if len(items) >= MAX_CANDIDATES:  # a hostile rustup home or --search dir: stay bounded
             if not self._capped:
                 self._capped = True
@@ -159,15 +198,15 @@ class _Collector:
             )
             names = names[:MAX_PER_PLACE]
         for name in names:
-            self.add("rustc", toolchains / name / "bin" / "rustc", f"{origin} {home}", name)
-            self.add("bindgen", toolchains / name / "bin" / "bindgen", f"{origin} {home}", name)
+            self.add(CandidateKind.RUSTC, toolchains / name / "bin" / "rustc", f"{origin} {home}", name)
+            self.add(CandidateKind.BINDGEN, toolchains / name / "bin" / "bindgen", f"{origin} {home}", name)
 
     def bin_dir(self, directory: Path, origin: str) -> None:
         for pattern, kind in (
-            ("rustc", "rustc"),
-            ("rustc-[0-9]*", "rustc"),
-            ("bindgen", "bindgen"),
-            ("bindgen-[0-9]*", "bindgen"),
+            ("rustc", CandidateKind.RUSTC),
+            ("rustc-[0-9]*", CandidateKind.RUSTC),
+            ("bindgen", CandidateKind.BINDGEN),
+            ("bindgen-[0-9]*", CandidateKind.BINDGEN),
         ):
             paths = sorted(glob.glob(os.path.join(glob.escape(str(directory)), pattern)))
             for path in paths[:MAX_PER_PLACE]:
@@ -211,12 +250,12 @@ def discover(
             collector.rustup_home(home, "rustup home")
         for pattern in _DISTRIBUTION_RUSTC_GLOBS:
             for path in sorted(glob.glob(pattern)):
-                collector.add("rustc", Path(path), "distribution")
+                collector.add(CandidateKind.RUSTC, Path(path), "distribution")
         for pattern in _DISTRIBUTION_BINDGEN_GLOBS:
             for path in sorted(glob.glob(pattern)):
-                collector.add("bindgen", Path(path), "distribution")
+                collector.add(CandidateKind.BINDGEN, Path(path), "distribution")
         for directory in default_cargo_bins(env):
-            collector.add("bindgen", directory / "bindgen", "cargo install")
+            collector.add(CandidateKind.BINDGEN, directory / "bindgen", "cargo install")
     return collector.result
 
 
@@ -258,7 +297,7 @@ def resolve_pin_target(
             return None, f"no rustup toolchain named {target} is installed (looked in {looked})"
         path, name = candidates[0], candidates[0].parent.parent.name
     collector = _Collector(excluded)
-    collector.add("rustc", path, origin, name)
+    collector.add(CandidateKind.RUSTC, path, origin, name)
     if not collector.result.rustcs:
         why = collector.result.evidence[-1] if collector.result.evidence else "it is rustup's proxy"
         return None, f"{path} cannot be used: {why}"

@@ -39,7 +39,6 @@ _MAX_SYMLINKS = 40  # what the kernel follows before ELOOP
 _CLOSURE_FORMAT = 1
 
 
-
 def _owner_name(uid: int) -> str:
     try:
         import pwd

@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+TYPE_CHECKING = False  # typing costs an import the warm path does without
+if TYPE_CHECKING:
+    from packaging.version import Version
+
 # Numbers have at most 9 digits: Python refuses to convert integers of more than 4300 digits
 # from text (a crafted version would otherwise end in a traceback), and no real one comes close.
 _RUSTC_RE = re.compile(
@@ -104,17 +108,40 @@ def release_numbers(release: str) -> tuple[int, int, int] | None:
     return major, minor, patch
 
 
-def kconfig_rustc_version(number: int) -> tuple[int, int, int]:
-    """Decode CONFIG_RUSTC_VERSION (100000*major + 100*minor + patch)."""
-    return number // 100000, (number // 100) % 1000, number % 100
+def version_key(release: str) -> Version:
+    """An ordering key for a tool's release (``0.72.1``) by PEP 440, whose rules fit bindgen's
+    plain releases and the kernel's minimums; anything it cannot parse sorts first."""
+    from packaging.version import InvalidVersion, Version  # only a minimum comparison needs it
+
+    try:
+        return Version(release)
+    except InvalidVersion:
+        return Version("0")
 
 
-def kconfig_llvm_version(number: int) -> tuple[int, int, int]:
-    """Decode CONFIG_RUSTC_LLVM_VERSION (10000*major + 100*minor + patch)."""
-    return number // 10000, (number // 100) % 100, number % 100
+def at_least(release: str, minimum: str | None) -> bool:
+    """``release`` is ``minimum`` or newer (True when the kernel names no minimum)."""
+    return minimum is None or version_key(release) >= version_key(minimum)
 
 
 def parse_bindgen_version(text: str) -> str | None:
     """``0.72.1`` from ``bindgen 0.72.1``; None when it does not look like bindgen's output."""
     match = _BINDGEN_RE.fullmatch(text.strip())
     return match["release"] if match else None
+
+
+def rustup_toolchain_names(version: RustcVersion) -> list[str]:
+    """What to ask rustup for. A nightly is published under the day after its commit date
+    (usually), so both days are tried; the decision afterwards checks the exact string."""
+    if version.channel == "stable":
+        return [version.release]
+    if version.channel in ("nightly", "beta") and version.date:
+        import datetime  # only a nightly or beta needs dates
+
+        try:
+            day = datetime.date.fromisoformat(version.date)
+        except ValueError:  # a date no calendar has (2026-02-30): no channel rustup would know
+            return []
+        following = day + datetime.timedelta(days=1)
+        return [f"{version.channel}-{following.isoformat()}", f"{version.channel}-{version.date}"]
+    return []

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from dkms_rustc import report
 from dkms_rustc.cache import Cache, default_cache_dir
-from dkms_rustc.cli import environ_kernelver, print_lines
-from dkms_rustc.config import ConfigFileError, Settings, load
-from dkms_rustc.decision import error_decision
+from dkms_rustc.config import ConfigFileError, Policy, Settings, load
+from dkms_rustc.decision import Reason, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
 from dkms_rustc.kernel import is_kernel_release
+from dkms_rustc.output import environ_kernelver, print_lines
 
 
 def settings_from(args: argparse.Namespace, module: str | None = None) -> Settings:
@@ -34,7 +34,7 @@ def decide_for_build(
     args: argparse.Namespace,
     module: str | None,
     excluded: tuple[Path, ...],
-    policy: str | None = None,
+    policy: Policy | None = None,
 ) -> tuple[Assessment, str, list[str]]:
     """What ``pre-build`` and ``env`` share: settings, the assessment for a build about to
     happen (so ``auto_install`` may run), its lines on stderr (and syslog when configured).
@@ -43,7 +43,7 @@ def decide_for_build(
     try:
         settings = settings_from(args, module)
     except ConfigFileError as error:
-        assessment = Assessment(error_decision(str(error)))
+        assessment = Assessment(error_decision(str(error), Reason.CONFIGURATION))
     else:
         syslog = settings.syslog
         if policy:

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 from dkms_rustc import report
-from dkms_rustc.cli import environ_kernelver, print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
 from dkms_rustc.config import Settings
-from dkms_rustc.decision import ERROR, NO_RUST, OK, error_decision
+from dkms_rustc.decision import Reason, Verdict, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.kernel import is_kernel_release
+from dkms_rustc.output import environ_kernelver, print_lines
 
-HOOK_FAILED = 20  # distinct from a crash (1), so the hook script can tell them apart
 _BANNER = "*" * 72
 
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
     except ConfigFileError as error:
-        assessment = Assessment(error_decision(str(error)))
+        assessment = Assessment(error_decision(str(error), Reason.CONFIGURATION))
     else:
         if args.kernel_hook:
             return _kernel_hook_never_crashes(args, settings)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         assessment = assess(request, settings, cache_from(args, settings))
     if args.kernel_hook:  # an unusable configuration file must not block a kernel upgrade
         print_lines([f"kernel hook: {assessment.decision.headline}"])
-        return 0
+        return ExitCode.OK
     if args.json:
         sys.stdout.write(report.dumps(report.as_json(assessment, args.verbose)) + "\n")
     else:
@@ -95,14 +95,14 @@ def kernel_hook(args: argparse.Namespace, settings: Settings) -> int:
     )
     assessment = assess(request, settings, cache_from(args, settings))
     decision = assessment.decision
-    if decision.verdict == OK:
+    if decision.verdict is Verdict.OK:
         rustc = decision.rustc.version_text if decision.rustc else "the kernel's rustc"
         print_lines([f"{which}: Rust DKMS modules ({names}) will be built with {rustc}"])
         return 0
-    if decision.verdict == NO_RUST:
+    if decision.verdict is Verdict.NO_RUST:
         print_lines([f"{which} is built without Rust: Rust DKMS modules ({names}) are skipped for it"])
         return 0
-    if decision.verdict == ERROR and decision.kernel is None:
+    if decision.verdict is Verdict.ERROR and decision.kernel is None:
         print_lines(
             [
                 f"{which}: its headers cannot be read yet ({decision.headline}); the Rust DKMS modules "
@@ -126,5 +126,5 @@ def kernel_hook(args: argparse.Namespace, settings: Settings) -> int:
         print_lines(
             [f"kernel_hook_fail = yes ({settings.origins.get('kernel_hook_fail')}): failing the hook"]
         )
-        return HOOK_FAILED
+        return ExitCode.HOOK_FAILED
     return 0

@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from dkms_rustc import config as configuration
-from dkms_rustc.cli import print_lines
-from dkms_rustc.decision import ERROR, EXIT_CODES
+from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.output import print_lines
 
 
 def _value(settings: configuration.Settings, key: str) -> str:
@@ -54,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
                 "and ._+@- only, as in a [module NAME] section)"
             ]
         )
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     try:
         settings = configuration.load(args.config, args.module)
     except configuration.ConfigFileError as error:
         print_lines([f"ERROR: {error}"])
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     rows = effective(settings)
     files = [str(configuration.SYSTEM_CONFIG)] + ([str(args.config)] if args.config else [])
     if args.json:

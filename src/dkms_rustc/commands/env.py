@@ -20,11 +20,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import decide_for_build
+from dkms_rustc.config import Policy
+from dkms_rustc.decision import Verdict
 from dkms_rustc.dkmsmodules import rust_reasons
 from dkms_rustc.engine import Assessment
 from dkms_rustc.handoff import HandoffError, check_words
+from dkms_rustc.output import print_lines
 
 STOP_VARIABLE = "DKMS_RUSTC_STOP"
 _UNSAFE_IN_ERROR = re.compile(r"[()$#\\\n]")
@@ -50,9 +52,9 @@ def _stop_lines(reason: str, release: str) -> list[str]:
 def shell_lines(assessment: Assessment, release: str) -> list[str]:
     decision = assessment.decision
     words: list[str]
-    if decision.verdict == "ok" or decision.policy_applied == "fallback":
+    if decision.verdict is Verdict.OK or decision.policy_applied is Policy.FALLBACK:
         words = list(decision.make_args)
-    elif decision.policy_applied == "warn" or decision.verdict == "no-rust":
+    elif decision.policy_applied is Policy.WARN or decision.verdict is Verdict.NO_RUST:
         return []
     else:
         return _stop_lines(decision.headline, release)

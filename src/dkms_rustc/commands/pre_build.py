@@ -13,11 +13,11 @@ import argparse
 import os
 from pathlib import Path
 
-from dkms_rustc import report
-from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import decide_for_build
-from dkms_rustc.decision import ERROR, EXIT_CODES
+from dkms_rustc.config import Policy
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
+from dkms_rustc.output import PREFIX, print_lines
 
 
 def _module_trees(build_dir: Path, cwd: Path | None) -> tuple[Path, ...]:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 "there is no build directory to hand the decision to"
             ]
         )
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     build_dir = given.absolute()
     # First of all: arguments an earlier run left must never outlive this one. Killed from
     # here on, the hook leaves none, and the MAKE line stops at its hook-did-not-run fallback.
@@ -74,12 +74,12 @@ def _fail_closed(build_dir: Path, error: BaseException) -> None:
         "interrupted" if isinstance(error, KeyboardInterrupt) else f"internal error ({type(error).__name__})"
     )
     line = (
-        f"{report.PREFIX}ERROR: dkms-rustc pre-build {what}: nothing was decided, so this build is "
+        f"{PREFIX}ERROR: dkms-rustc pre-build {what}: nothing was decided, so this build is "
         "stopped; run dkms-rustc check for the kernel (DKMS_RUSTC_DEBUG=1 shows where it failed) "
         "and report the error"
     )
     try:
-        write_refusal(build_dir, [line], f"{report.PREFIX}this module build was stopped before compiling")
+        write_refusal(build_dir, [line], f"{PREFIX}this module build was stopped before compiling")
     except Exception:
         withdraw(build_dir)
 
@@ -87,7 +87,8 @@ def _fail_closed(build_dir: Path, error: BaseException) -> None:
 def _decide_and_hand_off(args: argparse.Namespace, build_dir: Path, cwd: Path | None) -> int:
     module = args.module or os.environ.get("module") or None
     excluded = _module_trees(build_dir, None if args.build_dir else cwd)
-    assessment, release, lines = decide_for_build(args, module, excluded, args.policy)
+    policy = Policy(args.policy) if args.policy else None
+    assessment, release, lines = decide_for_build(args, module, excluded, policy)
     decision = assessment.decision
     try:
         if decision.build_may_proceed:
@@ -97,8 +98,8 @@ def _decide_and_hand_off(args: argparse.Namespace, build_dir: Path, cwd: Path | 
             return 0
         write_refusal(
             build_dir,
-            [report.PREFIX + line for line in lines],
-            f"{report.PREFIX}this module build was stopped before compiling "
+            [PREFIX + line for line in lines],
+            f"{PREFIX}this module build was stopped before compiling "
             f"({decision.verdict}); see the lines above, or run: dkms-rustc check -k {release}",
         )
     except HandoffError as error:
@@ -110,5 +111,5 @@ def _decide_and_hand_off(args: argparse.Namespace, build_dir: Path, cwd: Path | 
         else:
             messages.append(f"{build_dir / ARGS_FILE} is left over from before and could not be removed")
         print_lines(messages)
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     return decision.exit_code

@@ -11,20 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dkms_rustc import decision as decisions
 from dkms_rustc import report
-from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
+from dkms_rustc.decision import Reason, Verdict
 from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Assessment, Request, assess, prepare_toolchains
+from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.fileio import exists, is_symlink
+from dkms_rustc.output import print_lines
 from dkms_rustc.text import printable
 
 MODULES_DIR = Path("/lib/modules")
 _NUMBER_RE = re.compile(r"(\d+)")
-# The exit status of status: 0 every kernel can build Rust modules (or has no Rust at all),
-# 1 at least one cannot, 4 the configuration file is unusable.
-STATUS_ALL_OK, STATUS_SOME_CANNOT = 0, 1
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,7 @@ def _row(entry: KernelEntry, assessment: Assessment) -> list[str]:
     name = (kernel.kernelrelease if kernel else None) or entry.release or str(entry.tree)
     if entry.running:
         name += " (running)"
-    if decision.verdict == decisions.NO_RUST:
+    if decision.verdict is Verdict.NO_RUST:
         needs = "no Rust in this kernel"
     elif kernel is not None and kernel.expected_rustc:
         needs = kernel.expected_rustc
@@ -76,34 +74,38 @@ def _row(entry: KernelEntry, assessment: Assessment) -> list[str]:
         needs = "-"
     if decision.rustc is not None:
         rustc = str(decision.rustc.binary)
-    elif decision.verdict == decisions.REFUSED:
+    elif decision.verdict is Verdict.REFUSED:
         usable = sum(1 for tool in assessment.rustcs if tool.usable)
         rustc = f"none matches ({usable} usable rustc found)"
-        failed = any(not proof.ok and not proof.skipped for proof in assessment.proofs.values())
-        if decision.matching or failed:
+        refusal = decision.refusal.reason if decision.refusal else None
+        if refusal in (Reason.COMPILER_FAILED, Reason.METADATA_UNLOADABLE):
             rustc = "the matching rustc failed the test compile"
-    elif decision.verdict == decisions.NO_METADATA:
+        elif refusal is Reason.MATCH_UNTRUSTED:
+            rustc = "only untrusted copies match"
+        elif refusal is Reason.NO_BINDGEN:
+            rustc = "a matching rustc, but no suitable bindgen"
+    elif decision.verdict is Verdict.NO_METADATA:
         rustc = "none can work: the headers lack the Rust metadata"
-    elif decision.verdict == decisions.ERROR and not exists(entry.tree):
+    elif decision.verdict is Verdict.ERROR and not exists(entry.tree):
         rustc = "cannot tell: its headers are not installed (no DKMS module can build for it)"
-    elif decision.verdict == decisions.ERROR:
+    elif decision.verdict is Verdict.ERROR:
         rustc = "cannot tell: kernel tree unreadable"
     else:
         rustc = "-"
     if decision.bindgen is not None:
         bindgen = decision.bindgen.version_text or str(decision.bindgen.binary)
-    elif decision.verdict == decisions.OK:
+    elif decision.verdict is Verdict.OK:
         bindgen = "none suitable"
     else:
         bindgen = "-"
     todo = (
         "; ".join(decision.fixes)
         if decision.fixes
-        else ("nothing" if decision.verdict == decisions.OK else "-")
+        else ("nothing" if decision.verdict is Verdict.OK else "-")
     )
-    if decision.verdict == decisions.NO_RUST:
+    if decision.verdict is Verdict.NO_RUST:
         todo = "nothing (Rust modules are skipped for it)"
-    return [report.verdict_word(decision).split(" (")[0].split(",")[0], name, needs, rustc, bindgen, todo]
+    return [report.short_verdict_word(decision), name, needs, rustc, bindgen, todo]
 
 
 def table(rows: list[list[str]]) -> list[str]:
@@ -127,9 +129,9 @@ def _module_lines(modules: list[DkmsModule], results: list[tuple[KernelEntry, As
             build = module.build_for(release)
             if build is not None:
                 state = "installed" if build.installed else "built, not installed"
-            elif assessment.decision.verdict == decisions.OK:
+            elif assessment.decision.verdict is Verdict.OK:
                 state = "not built, would build"
-            elif assessment.decision.verdict == decisions.NO_RUST:
+            elif assessment.decision.verdict is Verdict.NO_RUST:
                 state = "skipped (no Rust)"
             else:
                 state = "not built, would be refused"
@@ -160,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ConfigFileError as error:
         print_lines([f"ERROR: {error}"])
-        return decisions.EXIT_CODES[decisions.ERROR]
+        return ExitCode.ERROR
     cache = cache_from(args, settings)
     explicit = bool(args.modules_dir or args.kernel_dir)
     modules_dirs = list(args.modules_dir) if args.modules_dir else ([] if args.kernel_dir else [MODULES_DIR])
@@ -176,15 +178,16 @@ def run(args: argparse.Namespace) -> int:
     cannot = [
         entry
         for entry, assessment in results
-        if assessment.decision.verdict not in (decisions.OK, decisions.NO_RUST)
+        if assessment.decision.verdict not in (Verdict.OK, Verdict.NO_RUST)
         # A kernel without headers builds no DKMS module at all: not a Rust problem to flag.
         and exists(entry.tree)
     ]
-    code = STATUS_SOME_CANNOT if cannot else STATUS_ALL_OK
+    # Every kernel can build Rust modules (or has no Rust at all), or at least one cannot.
+    code = ExitCode.REFUSED if cannot else ExitCode.OK
 
     if args.json:
         data = {
-            "exit_code": code,
+            "exit_code": int(code),
             "kernels": [
                 {**report.as_json(assessment, args.verbose), "running": entry.running}
                 for entry, assessment in results

@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from dkms_rustc import report
-from dkms_rustc.cli import print_lines
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
-from dkms_rustc.decision import ERROR, EXIT_CODES
 from dkms_rustc.engine import PROBE_BUDGET, Request, discover_toolchains
-from dkms_rustc.probe import Deadline
+from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.output import print_lines
+from dkms_rustc.runner import Deadline
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ConfigFileError as error:
         print_lines([f"ERROR: {error}"])
-        return EXIT_CODES[ERROR]
+        return ExitCode.ERROR
     request = Request(kernel_dir=None, kernelrelease=None, search=search_dirs(args))
     found, rustcs, bindgens = discover_toolchains(
         request, settings, cache_from(args, settings), Deadline(PROBE_BUDGET)
