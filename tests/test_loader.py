@@ -189,7 +189,9 @@ def test_a_remembered_closure_is_used_until_a_directory_changes(
     assert trust.untrusted_libraries_reason(tc / "bin" / "rustc", euid=0, cache=cache) is None
     computed: list[str] = []
     real = loader.loader_closure
-    monkeypatch.setattr(loader, "loader_closure", lambda path: computed.append(path) or real(path))
+    monkeypatch.setattr(
+        loader, "loader_closure", lambda path, origin=None: computed.append(path) or real(path, origin)
+    )
     assert (
         trust.untrusted_libraries_reason(tc / "bin" / "rustc", euid=0, cache=Cache(tmp_path / "cache"))
         is None
@@ -202,3 +204,17 @@ def test_a_remembered_closure_is_used_until_a_directory_changes(
     assert len(computed) == 1
     if os.geteuid() == 0:
         assert reason is not None and f"{tmp_path / 'extra'} is owned by uid {planted.USER_UID}" in reason
+
+
+@needs_gcc
+def test_a_library_dlopened_through_a_link_takes_origin_from_the_link(tmp_path: Path) -> None:
+    """glibc's $ORIGIN for a dlopened object is the directory of the name it was opened by
+    (a proc macro in rust/ that links elsewhere), for a program that of the file itself."""
+    real = tmp_path / "real" / "libmacros.so"
+    planted._gcc(real, "int f(void) { return 0; }\n", {}, "-shared", "-fPIC", "-Wl,-rpath,$ORIGIN/lib",
+                 "-Wl,--enable-new-dtags")  # fmt: skip
+    (tmp_path / "rust").mkdir()
+    (tmp_path / "rust" / "libmacros.so").symlink_to(real)
+    as_library = loader_closure(str(real), origin=str(tmp_path / "rust"))
+    assert str(tmp_path / "rust" / "lib") in as_library.search_dirs
+    assert str(tmp_path / "real" / "lib") in loader_closure(str(real)).search_dirs

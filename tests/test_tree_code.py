@@ -315,6 +315,46 @@ def test_a_rust_link_swapped_with_rename_exchange_never_loads_the_other_side(
     assert proved + skipped == 30
 
 
+def test_rust_is_resolved_once_and_the_test_compile_gets_that_path(
+    kernel_trees: dict[str, Path], base: Path
+) -> None:
+    """The link is read once, by read_kernel: changing it afterwards changes nothing."""
+    from dkms_rustc.cache import Cache
+    from dkms_rustc.kernel import read_kernel
+    from dkms_rustc.proof import proof_command
+    from dkms_rustc.toolchains import CandidateKind, Found, Toolchain
+
+    real = (kernel_trees["stable"] / "rust").resolve()
+    tree = _copy_tree(kernel_trees["stable"], base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(real)
+    kernel = read_kernel(tree, Cache(None))
+    assert kernel.rust_dir == real and kernel.code_problem is None
+    (tree / "rust").unlink()
+    (tree / "rust").symlink_to(base / "elsewhere")
+    rustc = _stable().rustc
+    argv = proof_command(
+        Toolchain(Found(CandidateKind.RUSTC, rustc, rustc, ("test",))), kernel, base / "work"
+    )
+    assert argv[argv.index("-L") + 1] == str(real)
+    assert "elsewhere" not in " ".join(argv)
+
+
+def test_a_user_owned_tree_around_a_root_only_rust_dir_gets_no_test_compile(
+    kernel_trees: dict[str, Path], base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The module build would run the user's Makefiles as root: the tree is not root-only."""
+    tree = _copy_tree(kernel_trees["stable"], base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(kernel_trees["stable"] / "rust")
+    os.chown(tree, UID, UID)
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)),
+                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
+    assert code == 0
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True  # type: ignore[index]
+    assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])  # type: ignore[arg-type]
+
+
 # -- what the dynamic loader maps for the kernel's proc macros ----------------------------------
 
 

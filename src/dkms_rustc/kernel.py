@@ -444,6 +444,7 @@ def _target_triple(roots: tuple[Path, ...], target_spec: Path | None) -> str | N
 
 
 def _tree_code_problem(
+    roots: tuple[Path, ...],
     rust_dir: Path,
     names: list[str],
     listing_problem: str | None,
@@ -458,13 +459,19 @@ def _tree_code_problem(
     ``rust_dir`` (already resolved) and each directory up to /, every crate file (and, through
     a link, the file it names), what the dynamic loader maps for each proc macro, and the
     target specification. Checked whatever ``rust/`` held when it was listed: in a root-only
-    directory nobody else can add a ``libmacros.so`` later.
+    directory nobody else can add a ``libmacros.so`` later. The tree's own directories (each
+    root, resolved) too: the module build runs their Makefiles as root (their contents are not
+    audited file by file).
     """
     if listing_problem:
         return listing_problem
     if is_inside_any(rust_dir, trusted_dirs):
         return None
     memo: dict[str, object] = {}
+    for root in roots:
+        problem = walk_problem(os.path.realpath(root), directory=True, memo=memo)
+        if problem:
+            return problem
     problem = walk_problem(str(rust_dir), directory=True, memo=memo)
     if problem:
         return problem
@@ -474,7 +481,9 @@ def _tree_code_problem(
         if problem:
             return problem
         if name.endswith(".so"):
-            problem = untrusted_libraries_reason(path, trusted_dirs=trusted_dirs, cache=cache, memo=memo)
+            problem = untrusted_libraries_reason(
+                path, trusted_dirs=trusted_dirs, cache=cache, memo=memo, library=True
+            )
             if problem:
                 return problem
     if spec is not None and not is_inside_any(spec.path, trusted_dirs):
@@ -566,7 +575,7 @@ def read_kernel(
     spec = _target_spec(roots, notes)
     code_problem: str | None = None
     if rust_dir is not None and rust_enabled and any(artifact.compiler for artifact in artifacts):
-        code_problem = _tree_code_problem(rust_dir, names, listing_problem, spec, trusted_dirs, cache)
+        code_problem = _tree_code_problem(roots, rust_dir, names, listing_problem, spec, trusted_dirs, cache)
         if code_problem:
             notes.append(_code_note(tree, code_problem))
     return KernelRust(

@@ -344,8 +344,9 @@ class _Walker:
                 following.append((candidate, os.path.dirname(candidate), inherited))
         return following
 
-    def run(self, program: str) -> Closure:
-        origin = os.path.dirname(os.path.realpath(program))  # the loader's $ORIGIN for a program
+    def run(self, program: str, origin: str | None = None) -> Closure:
+        if origin is None:
+            origin = os.path.dirname(os.path.realpath(program))  # the loader's $ORIGIN for a program
         pending: list[tuple[str, str, tuple[str, ...]]] = [(program, origin, ())]
         for preloaded in _preloaded():
             pending.append((preloaded, os.path.dirname(preloaded), ()))
@@ -362,12 +363,13 @@ class _Walker:
         return self.closure
 
 
-def loader_closure(program: str) -> Closure:
+def loader_closure(program: str, origin: str | None = None) -> Closure:
     """Everything the loader could map for ``program`` (a resolved path); ``problem`` says
-    why that cannot be told (then the program must not be run)."""
+    why that cannot be told (then the program must not be run). ``origin``: ``$ORIGIN`` when
+    it is not the program's own directory (a shared object dlopened through a link)."""
     walker = _Walker()
     try:
-        return walker.run(program)
+        return walker.run(program, origin)
     except LoaderError as error:
         closure = walker.closure
         closure.problem = str(error)

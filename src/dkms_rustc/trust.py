@@ -233,8 +233,13 @@ def untrusted_libraries_reason(
     euid: int | None = None,
     cache: Cache | None = None,
     memo: dict[str, object] | None = None,
+    library: bool = False,
 ) -> str | None:
     """None when everything the dynamic loader would map for ``binary`` is root-only.
+
+    ``library``: ``binary`` is a shared object rustc dlopens by this path (a proc macro), so
+    ``$ORIGIN`` is the directory of the path as given; for a program it is that of the file
+    itself (the loader reads /proc/self/exe).
 
     The closure (which files and directories the loader could use) is computed from the
     ELF files (:mod:`dkms_rustc.loader`, imported only then) and remembered while every file
@@ -243,7 +248,8 @@ def untrusted_libraries_reason(
     """
     trusted = tuple(trusted_dirs)
     memo = {} if memo is None else memo
-    closure = _closure(os.path.realpath(binary), cache, memo)
+    origin = os.path.dirname(os.path.abspath(binary)) if library else None
+    closure = _closure(os.path.realpath(binary), cache, memo, origin)
     problem = closure.get("problem")
     if problem:
         return str(problem)
@@ -291,10 +297,12 @@ def _unchanged(path: str, identity: object, memo: dict[str, object]) -> bool:
     return memo[key] == identity
 
 
-def _closure(binary: str, cache: Cache | None, memo: dict[str, object]) -> dict[str, object]:
+def _closure(
+    binary: str, cache: Cache | None, memo: dict[str, object], origin: str | None
+) -> dict[str, object]:
     """``{"files": [...], "dirs": [...], "problem": str | None}`` for ``binary``."""
     identity = _identity(binary)
-    key = [_CLOSURE_FORMAT, binary, identity]
+    key = [_CLOSURE_FORMAT, binary, identity, origin]
     if cache is not None and identity is not None:
         remembered = cache.get("loader", key)
         if (
@@ -310,7 +318,7 @@ def _closure(binary: str, cache: Cache | None, memo: dict[str, object]) -> dict[
             return remembered
     from dkms_rustc.loader import loader_closure  # only when nothing remembered fits
 
-    found = loader_closure(binary)
+    found = loader_closure(binary, origin)
     value: dict[str, object] = {
         "files": found.files,
         "dirs": found.search_dirs,
