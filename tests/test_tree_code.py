@@ -445,3 +445,33 @@ def test_as_a_process_too(kernel_trees: dict[str, Path], base: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
+
+
+def test_a_users_tmpdir_never_holds_the_copy_rustc_reads(
+    kernel_trees: dict[str, Path],
+    base: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """TMPDIR kept from a user's environment (sudo -E): the user could rename the test
+    compile's directory and put a target.json of their own in its place. It goes to /tmp."""
+    import tempfile
+
+    user_tmp = base / "home" / "user" / "tmp"
+    user_tmp.mkdir(parents=True)
+    planted.chown_tree(base / "home")
+    monkeypatch.setenv("TMPDIR", str(user_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # as in a fresh process
+    ran: list[list[str]] = []
+    real_run = runner.run
+
+    def run(argv: list[str], **kwargs: object) -> runner.RunResult:
+        ran.append(argv)
+        return real_run(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "run", run)
+    argv = ["--kernel-dir", str(kernel_trees["stable"]), "--config", str(_conf(base, cache=False))]
+    code, data = _check(capsys, *argv, "--search", str(_stable().rustc.parent.parent))
+    assert code == 0
+    assert data["proofs"][str(_stable().rustc)]["ok"] is True  # type: ignore[index]
+    assert ran and not any(str(user_tmp) in word for argv in ran for word in argv), ran

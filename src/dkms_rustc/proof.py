@@ -17,6 +17,7 @@ root-only (``KernelRust.code_problem``); scripts/target.json as a private copy (
 from __future__ import annotations
 
 import glob
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,17 @@ def _proof_source(kernel: KernelRust) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _private_parent(preferred: str) -> str | None:
+    """Where the test compile's 0700 directory may go: a directory whose entries nobody else
+    can replace (TMPDIR could be a user's, kept by sudo -E), else /tmp, else nowhere."""
+    from dkms_rustc.trust import walk_problem
+
+    for candidate in dict.fromkeys((os.path.realpath(preferred), "/tmp")):
+        if walk_problem(candidate, directory=True) is None:
+            return candidate
+    return None
+
+
 def first_error(stderr: str) -> tuple[str | None, str]:
     """The error code (``E0514``) and message of rustc's first error."""
     match = _ERROR_RE.search(stderr)
@@ -156,7 +168,15 @@ def prove(
     import shutil  # only a test compile needs these; a remembered result does not
     import tempfile
 
-    workdir = Path(tempfile.mkdtemp(prefix="dkms-rustc-proof-"))
+    parent = _private_parent(tempfile.gettempdir())
+    if parent is None:
+        return ProofResult(
+            False,
+            f"test compile skipped: neither {tempfile.gettempdir()} nor /tmp is a directory only root "
+            "can change, so the copy rustc would read there could be swapped",
+            skipped=True,
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="dkms-rustc-proof-", dir=parent))
     try:
         (workdir / "proof.rs").write_text(_proof_source(kernel))
         if kernel.target_spec_data is not None:
