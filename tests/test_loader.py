@@ -218,3 +218,17 @@ def test_a_library_dlopened_through_a_link_takes_origin_from_the_link(tmp_path: 
     as_library = loader_closure(str(real), origin=str(tmp_path / "rust"))
     assert str(tmp_path / "rust" / "lib") in as_library.search_dirs
     assert str(tmp_path / "real" / "lib") in loader_closure(str(real)).search_dirs
+
+
+@needs_gcc
+def test_a_library_needed_by_a_relative_path_makes_the_program_untrusted(tmp_path: Path) -> None:
+    """DT_NEEDED ``sub/libx.so`` is opened relative to the working directory (make's)."""
+    lib = tmp_path / "sub" / "libx.so"
+    planted._gcc(lib, "int x(void) { return 0; }\n", {}, "-shared", "-fPIC", "-Wl,-soname,sub/libx.so")
+    program = tmp_path / "bin" / "prog"
+    planted._gcc(
+        program, "extern int x(void);\nint main(void) { return x(); }\n", {}, "-Wl,--no-as-needed", str(lib)
+    )
+    assert "sub/libx.so" in (read_dynamic(str(program)) or loader.Dynamic()).needed
+    closure = loader_closure(str(program))
+    assert closure.problem is not None and "a relative path" in closure.problem

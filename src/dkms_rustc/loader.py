@@ -293,7 +293,12 @@ class _Walker:
     def candidates(self, name: str, search: tuple[str, ...]) -> list[str]:
         """Every existing file the loader could open for ``name``, in any place it looks."""
         if "/" in name:
-            return [name if name.startswith("/") else os.path.join("/", name)]
+            if not name.startswith("/"):
+                raise LoaderError(
+                    f"it needs {name!r}, a relative path: the loader resolves it against the working "
+                    "directory, which the module build chooses"
+                )
+            return [name]
         places: list[str] = []
         for directory in search:
             self._dirs.setdefault(directory, None)
