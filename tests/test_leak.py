@@ -134,3 +134,43 @@ def test_a_release_read_from_the_tree_is_validated_before_it_is_written(
     written = (build / "dkms-rustc.refused.mk").read_text() + capsys.readouterr().err
     assert release.strip() not in written
     assert "dkms-rustc check -k KVER" in written
+
+
+_EXCHANGER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b, stop = (arg.encode() for arg in sys.argv[1:])
+while not os.path.exists(stop):
+    libc.renameat2(-100, a, -100, b, 2)  # AT_FDCWD, RENAME_EXCHANGE
+"""
+
+
+def test_a_link_swapped_in_a_loop_never_leaks(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As uid 1000: kernel.release swapped (renameat2 RENAME_EXCHANGE) between a public
+    release and a link to the key while root reads it, again and again."""
+    import subprocess
+
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.skip("/usr/bin/python3 is needed to run code as uid 1000")
+    tree = _tree(base, "include/config/kernel.release", user=False)
+    config_dir = tree / "include" / "config"
+    (config_dir / "decoy").write_text("7.2.0-decoy\n")
+    planted.chown_tree(config_dir)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    stop = base / "STOP"
+    names = [str(config_dir / "kernel.release"), str(config_dir / "decoy"), str(stop)]
+    racer = subprocess.Popen(
+        ["/usr/bin/python3", "-c", _EXCHANGER, *names], user=planted.USER_UID, group=planted.USER_UID, cwd="/"
+    )
+    seen = ""
+    try:
+        for _ in range(40):
+            main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+            out = capsys.readouterr()
+            seen += out.out + out.err
+    finally:
+        stop.touch()
+        racer.wait(timeout=10)
+    assert SECRET not in seen
+    assert "7.2.0-decoy" in seen  # the race really ran: sometimes the public file was read
