@@ -174,3 +174,19 @@ def test_a_link_swapped_in_a_loop_never_leaks(base: Path, capsys: pytest.Capture
         racer.wait(timeout=10)
     assert SECRET not in seen
     assert "7.2.0-decoy" in seen  # the race really ran: sometimes the public file was read
+
+
+def test_a_config_file_named_through_a_users_link_to_a_private_file_is_not_quoted(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Configuration errors quote the offending line: a --config link to a private file (this
+    key) must not make them quote it."""
+    user = base / "home" / "user"
+    user.mkdir(parents=True)
+    (user / "dkms-rustc.conf").symlink_to(_secret(base))
+    planted.chown_tree(base / "home")
+    code = main(["check", "--kernel-dir", str(base), "--config", str(user / "dkms-rustc.conf")])
+    out = capsys.readouterr()
+    assert code == ExitCode.ERROR
+    assert SECRET not in out.out + out.err
+    assert "is readable only by root" in out.out + out.err

@@ -307,7 +307,9 @@ def load(path: Path | None, module: str | None) -> Settings:
         files.append((path, False))
     for file_path, system in files:
         try:
-            fd = open_regular_fd(file_path, private_ok=True)  # _check_owner: root-only or refused
+            # The system file is judged by _check_owner (root-only or refused); a file named on
+            # the command line also by the disclosure rule: its lines are quoted in errors.
+            fd = open_regular_fd(file_path, private_ok=system)
         except FileNotFoundError:
             if system:
                 continue
