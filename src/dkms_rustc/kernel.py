@@ -52,6 +52,7 @@ MAX_RUST_ENTRIES = 4096
 MAX_ARTIFACTS = 256
 MAX_ARCHES = 64
 _RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,199}")
+_UNLISTABLE = "cannot be listed"
 _CRATE_SUFFIXES = (".rmeta", ".rlib", ".so")  # what rustc's crate locator may open in -L rust
 
 
@@ -240,7 +241,7 @@ def _list_rust_dir(rust_dir: Path, notes: list[str]) -> tuple[list[str], str | N
                 if entry.name.endswith(_CRATE_SUFFIXES):
                     names.append(entry.name)
     except OSError as error:
-        return [], f"{rust_dir} cannot be listed ({error.strerror})"
+        return [], f"{rust_dir} {_UNLISTABLE} ({error.strerror})"
     return sorted(names), None
 
 
@@ -546,8 +547,8 @@ def read_kernel(
     if rust_dir is not None:
         names, listing_problem = _list_rust_dir(rust_dir, notes)
     artifacts = _read_artifacts(rust_dir, names, cache, notes) if rust_dir is not None else ()
-    if rust_dir is not None and listing_problem and not names:
-        artifacts = (Artifact(rust_dir, None, listing_problem.split(" ", 1)[1]),)
+    if rust_dir is not None and listing_problem and _UNLISTABLE in listing_problem:
+        artifacts = (Artifact(rust_dir, None, listing_problem[len(str(rust_dir)) + 1 :]),)
     for artifact in artifacts:
         if artifact.error and artifact.path.name.endswith((".rmeta", ".so")):
             notes.append(f"{artifact.path}: {artifact.error}")
