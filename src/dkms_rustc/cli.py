@@ -250,6 +250,9 @@ def _tolerant_streams() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from dkms_rustc import fileio
+
+    fileio.forget()  # one command, one judgement of the directories it reads under
     _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -33,17 +33,30 @@ class NotPublicError(OSError):
     """As root: the file is private and someone other than root could have put it there."""
 
 
+# Directories every user may search, judged once per command (cli.main empties it): a warm
+# run reads some tens of files under the same few directories.
+_searchable: dict[str, bool] = {}
+_walked: dict[str, object] = {}  # trust.walk_problem's findings, for the same reason
+
+
+def forget() -> None:
+    """Judge directories afresh (a new command starts)."""
+    _searchable.clear()
+    _walked.clear()
+
+
 def _searchable_by_all(directory: str) -> bool:
-    while True:
-        try:
-            if not os.stat(directory).st_mode & stat.S_IXOTH:
-                return False
-        except OSError:
-            return False
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return True
-        directory = parent
+    if directory in _searchable:
+        return _searchable[directory]
+    try:
+        allowed = bool(os.stat(directory).st_mode & stat.S_IXOTH)
+    except OSError:
+        allowed = False
+    parent = os.path.dirname(directory)
+    if allowed and parent != directory:
+        allowed = _searchable_by_all(parent)
+    _searchable[directory] = allowed
+    return allowed
 
 
 def _disclosure_problem(fd: int, mode: int, path: str | os.PathLike[str]) -> str | None:
@@ -57,7 +70,7 @@ def _disclosure_problem(fd: int, mode: int, path: str | os.PathLike[str]) -> str
             return None
     from dkms_rustc.trust import walk_problem  # only a private file gets here
 
-    problem = walk_problem(os.path.abspath(path))
+    problem = walk_problem(os.path.abspath(path), memo=_walked)
     if problem is None:
         return None
     return (

@@ -122,11 +122,17 @@ def walk_problem(
     if not path.startswith("/"):
         return f"{path} is a relative path"
     pending = [part for part in path.split("/") if part]
-    pending.reverse()
-    current = "/"
-    problem = _judge_dir("/", allowed, memo)
-    if problem:
-        return problem
+    parent = os.path.dirname(path)
+    if memo.get(parent, "") is None and "." not in pending and ".." not in pending and "//" not in path:
+        # Its directory was judged in this run as a chain of real, root-only directories: only
+        # the last component is left (system libraries, a toolchain's lib/: the common case).
+        current, pending = parent, pending[-1:]
+    else:
+        pending.reverse()
+        current = "/"
+        problem = _judge_dir("/", allowed, memo)
+        if problem:
+            return problem
     links = 0
     while pending:
         name = pending.pop()
@@ -136,10 +142,22 @@ def walk_problem(
             current = os.path.dirname(current)
             continue
         candidate = os.path.join(current, name)
-        if candidate in memo:  # a directory already judged in this run
-            if memo[candidate]:
-                return str(memo[candidate])
+        known = memo.get(candidate, "")
+        if known is None or (isinstance(known, str) and known):  # a directory judged in this run
+            if known:
+                return str(known)
             current = candidate
+            continue
+        if isinstance(known, tuple):  # a root's link in a root-only directory, read in this run
+            links += 1
+            if links > _MAX_SYMLINKS:
+                return f"{path} has too many levels of symbolic links"
+            target = str(known[0])
+            parts = [part for part in target.split("/") if part]
+            parts.reverse()
+            pending.extend(parts)
+            if target.startswith("/"):
+                current = "/"
             continue
         try:
             st = os.lstat(candidate)
@@ -157,6 +175,7 @@ def walk_problem(
                 target = os.readlink(candidate)
             except OSError as error:
                 return f"{candidate} cannot be examined ({error.strerror})"
+            memo[candidate] = (target,)
             parts = [part for part in target.split("/") if part]
             parts.reverse()
             pending.extend(parts)
