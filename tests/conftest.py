@@ -47,3 +47,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.longrepr = f"skipped on CI, where nothing may be skipped: {reason}"
+
+
+_DKMS_RAN = pytest.StashKey[bool]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[_DKMS_RAN] = any(item.get_closest_marker("dkms") for item in items)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    """After any run with DKMS tests: which DKMS versions ran them, and, loudly, which upstream
+    versions are not provided on this machine (tests/dkms_harness.py: not a skip, not a pass)."""
+    if not config.stash.get(_DKMS_RAN, False):
+        return
+    from dkms_harness import versions_report
+
+    lines = versions_report()
+    missing = [line for line in lines if "NOT PROVIDED" in line]
+    terminalreporter.section("DKMS versions", red=bool(missing), green=not missing, bold=bool(missing))
+    for line in lines:
+        terminalreporter.line(line, red="NOT PROVIDED" in line)

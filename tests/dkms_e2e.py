@@ -39,7 +39,8 @@ The DKMS sandbox (:func:`sandbox`)
     whose ``rustc`` is a chosen compiler: the rustc "on PATH" that the hook must NOT pick when
     it does not match, and the one a plain MAKE line compiles with.
 
-Helpers: :func:`generations_or_skip`, :func:`choose_toolchains` (the kernel's compiler and a
+Helpers: :data:`GENERATION_IDS` and :func:`generation_or_skip` (parametrize a test over every
+DKMS generation this machine provides), :func:`choose_toolchains` (the kernel's compiler and a
 different one for PATH), :func:`built_module`, :func:`elf_comment` (a ``.ko``'s ``.comment``
 strings), :func:`hook_output` (where a DKMS generation puts the hook's words).
 """
@@ -63,13 +64,15 @@ from dkms_harness import (
     DkmsHarnessError,
     DkmsResult,
     DkmsSandbox,
-    ensure_dkms_generations,
+    ensure_generation,
+    generation_ids,
 )
 from kerneltree import RealToolchain
 
 __all__ = [
     "BASE_PATH",
     "EXAMPLE_MODULE",
+    "GENERATION_IDS",
     "LOCK_PATH",
     "SHIM",
     "SNIPPET",
@@ -79,6 +82,7 @@ __all__ = [
     "built_module",
     "choose_toolchains",
     "elf_comment",
+    "generation_or_skip",
     "generations_or_skip",
     "hook_output",
     "machine",
@@ -320,17 +324,31 @@ def put_module(
 # --------------------------------------------------------------------------- DKMS and compilers
 
 
-def generations_or_skip() -> list[DkmsGeneration]:
-    """Both DKMS generations (set up on first use); pytest.skip when that is impossible here,
-    or fail when ``DKMS_RUSTC_REQUIRE_E2E=1`` (what .ci/run sets)."""
+#: The test ids of the DKMS generations this machine runs (dkms_harness.generation_ids()):
+#: ``old``, ``current`` and each upstream version installed here. Read once, at collection.
+GENERATION_IDS = generation_ids()
+_generations: dict[str, DkmsGeneration] = {}
+
+
+def generation_or_skip(gen_id: str) -> DkmsGeneration:
+    """The DKMS generation ``gen_id`` (set up on first use); pytest.skip when that is
+    impossible here because this is not root, unless ``DKMS_RUSTC_REQUIRE_E2E=1`` (what .ci/run
+    sets): then, and whenever root cannot set it up, the test fails with the reason."""
     import pytest
 
-    try:
-        return ensure_dkms_generations()
-    except DkmsHarnessError as error:
-        if os.geteuid() != 0 and os.environ.get("DKMS_RUSTC_REQUIRE_E2E") != "1":
-            pytest.skip(f"dkms generations not set up and not root: {error}")
-        raise
+    if gen_id not in _generations:
+        try:
+            _generations[gen_id] = ensure_generation(gen_id)
+        except DkmsHarnessError as error:
+            if os.geteuid() != 0 and os.environ.get("DKMS_RUSTC_REQUIRE_E2E") != "1":
+                pytest.skip(f"dkms {gen_id} not set up and not root: {error}")
+            raise
+    return _generations[gen_id]
+
+
+def generations_or_skip() -> list[DkmsGeneration]:
+    """Every generation of :data:`GENERATION_IDS` (see :func:`generation_or_skip`)."""
+    return [generation_or_skip(gen_id) for gen_id in GENERATION_IDS]
 
 
 @dataclass(frozen=True)

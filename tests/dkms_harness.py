@@ -1,33 +1,46 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Run real DKMS generations side by side against throw-away trees.
 
-Two generations of Debian's ``dkms`` are made runnable without touching the system's DKMS state:
+Four generations of ``dkms`` are made runnable without touching the system's DKMS state:
 
 * the *old* one, 3.0.x, Debian bookworm's package installed with apt (``/usr/sbin/dkms``):
   PRE_BUILD's exit status is ignored, ``make clean`` runs between PRE_BUILD and MAKE, the hook's
   output goes to the terminal;
 * the *current* one, 3.2 or newer, taken from trixie/sid with ``apt-get download`` (a private apt
   state, never the system's sources) and unpacked with ``dpkg -x``: a non-zero PRE_BUILD stops the
-  build, the hook's output goes to make.log only.
+  build, the hook's output goes to make.log only;
+* *upstream* 3.3.0 and 3.4.3 (:data:`UPSTREAM_PINS`), which no Debian or Ubuntu archive carries:
+  ``build_environment``, per-module ``BUILD_EXCLUSIVE_*[#]`` (3.3), ``/etc/dkms/<module>/<script>``
+  overrides and ``try_sign_modules`` (3.4). This harness never fetches or builds them. It USES
+  an installation made by hand, outside any checkout, by upstream's own install procedure
+  (DESTDIR=<dir>/<version>) from the pinned commit of github dkms-project/dkms, found at
+  ``<dir>/<version>/usr/sbin/dkms`` with ``<dir>`` = :func:`upstream_dir`
+  (``${DKMS_RUSTC_UPSTREAM_DKMS:-/var/cache/dkms-rustc-ci/dkms-upstream}``). It is used only when
+  it is root-owned, prints the pinned version and has the pinned checksum; a present but
+  different file is an error. Where none is installed, that version is *not provided here*
+  (:func:`generation_ids` leaves it out, :func:`versions_report` says so, loudly, at the end of
+  every pytest run with DKMS tests) unless ``DKMS_RUSTC_REQUIRE_UPSTREAM_DKMS=1`` makes it a failure.
 
-dkms is one bash script. Each generation runs from a copy of it (``<cache>/<version>/sbin/dkms``)
+dkms is one bash script. Each generation runs from a copy of it (``<cache>/<name>/sbin/dkms``)
 in which two hard-coded paths were rewritten at set-up time:
 ``/etc/dkms`` (framework.conf, framework.conf.d, per-module overrides, no-autoinstall) becomes
-``${DKMS_HARNESS_ETC:-<cache>/<version>/etc/dkms}``, and ``/var/lib/dkms`` (the default tree and the
-default MOK key location) becomes ``<cache>/<version>/var/lib/dkms``. Nothing else is changed.
+``${DKMS_HARNESS_ETC:-<cache>/<name>/etc/dkms}``, and ``/var/lib/dkms`` (the default tree and the
+default MOK key location) becomes ``<cache>/<name>/var/lib/dkms``. Nothing else is changed.
 
 A :class:`DkmsSandbox` is one test's world: its own etc/dkms (framework.conf pointing everything at
 the sandbox and disabling signing), dkms tree, source tree, install tree, TMPDIR and a fake kernel
 build directory whose Makefile records how it was called and produces dummy ``.ko`` files. Every
 dkms call also gets ``--dkmstree/--sourcetree/--installtree/--kernelsourcedir/-k/--no-depmod``.
 
-Everything downloaded or unpacked lives under ``${DKMS_RUSTC_CI_CACHE:-/var/cache/dkms-rustc-ci}/dkms``.
+Everything downloaded, unpacked or patched lives under
+``${DKMS_RUSTC_CI_CACHE:-/var/cache/dkms-rustc-ci}/dkms``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -47,14 +60,20 @@ __all__ = [
     "PRE_BUILD_SCRIPT",
     "RUST_KERNEL_CONFIG",
     "STUB_KINDS",
+    "UPSTREAM_PINS",
     "DkmsGeneration",
     "DkmsHarnessError",
     "DkmsResult",
     "DkmsSandbox",
     "MakeCall",
+    "UpstreamPin",
     "cache_dir",
     "ensure_dkms_generations",
+    "ensure_generation",
+    "generation_ids",
     "pre_build_stub",
+    "upstream_dir",
+    "versions_report",
     "write_fake_kernel_dir",
 ]
 
@@ -103,13 +122,99 @@ class DkmsHarnessError(RuntimeError):
     """Setting up or driving dkms failed in a way a test cannot interpret."""
 
 
+@dataclass(frozen=True)
+class UpstreamPin:
+    """One upstream DKMS release the suite runs, pinned to its tag's commit.
+
+    ``script_sha256`` is the checksum of ``usr/sbin/dkms`` as upstream's own install procedure
+    writes it from that commit (dkms.in with the Makefile's substitutions; deterministic).
+    """
+
+    version: str
+    tag: str
+    commit: str
+    script_sha256: str
+
+
+#: The upstream releases (github dkms-project/dkms) no Debian or Ubuntu archive carries.
+UPSTREAM_PINS: tuple[UpstreamPin, ...] = (
+    UpstreamPin(
+        "3.3.0",
+        "v3.3.0",
+        "6e32f352f3d8c7ccbc6fecb05b1517248a2f3934",
+        "338ff8fedbf3d27fc408049ff785151a208cd89052b19b10155d1a45ecb49531",
+    ),
+    UpstreamPin(
+        "3.4.3",
+        "v3.4.3",
+        "04154266549a7b3723f8e7a18515b59c34e921b1",
+        "a7a45df4e9f8a4fbea258a54b31d21760121560fe0b6187e34d5b39944e2767b",
+    ),
+)
+#: Test ids of the two Debian generations (their versions are known only once set up).
+DEBIAN_IDS = ("old", "current")
+_REQUIRE_UPSTREAM = "DKMS_RUSTC_REQUIRE_UPSTREAM_DKMS"
+
+
 def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
+def _ci_cache() -> Path:
+    return Path(os.environ.get("DKMS_RUSTC_CI_CACHE") or "/var/cache/dkms-rustc-ci")
+
+
 def cache_dir() -> Path:
     """``${DKMS_RUSTC_CI_CACHE:-/var/cache/dkms-rustc-ci}/dkms``."""
-    return Path(os.environ.get("DKMS_RUSTC_CI_CACHE") or "/var/cache/dkms-rustc-ci") / "dkms"
+    return _ci_cache() / "dkms"
+
+
+def upstream_dir() -> Path:
+    """Where hand-made upstream installations are looked for: ``<this>/<version>/usr/sbin/dkms``
+    (``${DKMS_RUSTC_UPSTREAM_DKMS:-${DKMS_RUSTC_CI_CACHE:-/var/cache/dkms-rustc-ci}/dkms-upstream}``)."""
+    return Path(os.environ.get("DKMS_RUSTC_UPSTREAM_DKMS") or _ci_cache() / "dkms-upstream")
+
+
+def _upstream_script(pin: UpstreamPin) -> Path:
+    return upstream_dir() / pin.version / "usr" / "sbin" / "dkms"
+
+
+def _upstream_required() -> bool:
+    return os.environ.get(_REQUIRE_UPSTREAM) == "1"
+
+
+def _upstream_provided(pin: UpstreamPin) -> bool:
+    script = _upstream_script(pin)
+    return script.exists() or script.is_symlink()
+
+
+def generation_ids() -> tuple[str, ...]:
+    """The test ids of the generations this machine runs: ``old``, ``current``, then each
+    upstream version that is installed (all of them with DKMS_RUSTC_REQUIRE_UPSTREAM_DKMS=1,
+    so that a missing one fails). Cheap: one stat per upstream version; call it at collection."""
+    upstream = [pin.version for pin in UPSTREAM_PINS if _upstream_required() or _upstream_provided(pin)]
+    return (*DEBIAN_IDS, *upstream)
+
+
+def versions_report() -> list[str]:
+    """One line per DKMS version: what runs it here, or why it is not provided (for pytest's
+    header and summary, and the README's promise that absence is said out loud)."""
+    lines = [
+        "dkms old: Debian's package (bookworm: 3.0.10), installed with apt on first use",
+        "dkms current: Debian trixie/sid's package (3.2.2), unpacked privately on first use",
+    ]
+    for pin in UPSTREAM_PINS:
+        script = _upstream_script(pin)
+        if _upstream_provided(pin):
+            lines.append(f"dkms {pin.version}: upstream {pin.tag} ({pin.commit[:12]}) from {script}")
+        else:
+            lines.append(
+                f"dkms {pin.version}: NOT PROVIDED here (no {script}): no DKMS scenario ran on it. "
+                f"It is an installation of upstream {pin.tag} ({pin.commit}) made by hand with its own "
+                f"install procedure, DESTDIR={script.parents[2]} (README: Testing with upstream DKMS)"
+                + ("" if _upstream_required() else f"; {_REQUIRE_UPSTREAM}=1 makes its absence fail")
+            )
+    return lines
 
 
 # --------------------------------------------------------------------------- generations
@@ -119,19 +224,23 @@ def cache_dir() -> Path:
 class DkmsGeneration:
     """One runnable dkms, with what its source says about the behaviours we depend on.
 
-    The boolean facts come from the upstream source (dell/dkms tags) and are checked against
-    real runs by tests/test_dkms_harness.py for the generations set up here.
+    The boolean facts come from the upstream source (dell/dkms and dkms-project/dkms tags) and
+    are checked against real runs by tests/test_dkms_harness.py for the generations set up here.
     """
 
     name: str  # "3.0.10": what ``dkms --version`` says, used as test id
     version: str
-    package_version: str  # Debian version of the package it came from
+    package_version: str  # Debian version of the package it came from, or "upstream <tag> <commit>"
     origin: str  # how it was obtained, for reports
     script: Path  # the path-patched copy to run
     honours_pre_build_exit: bool  # >= 3.1.5: non-zero PRE_BUILD stops, dkms exits with it
     cleans_between_pre_build_and_make: bool  # <= 3.1.6: "$clean" runs after PRE_BUILD
     pre_build_output_in_make_log: bool  # >= 3.1.5 (before: the terminal only)
     autoinstall_skips_exit_77: bool  # >= 3.0.11: build exit 77 counts as "skipped"
+    sources_build_environment: bool = False  # >= 3.3.0: framework.conf's build_environment=
+    per_module_build_exclusive: bool = False  # >= 3.3.0: BUILD_EXCLUSIVE_CONFIG[#] per module
+    script_overrides: bool = False  # >= 3.4.0: /etc/dkms/<module>/<script> replaces a PRE_BUILD
+    try_sign_modules: bool = False  # >= 3.4.0: framework.conf's try_sign_modules=
 
     @classmethod
     def from_version(cls, version: str, *, package_version: str, origin: str, script: Path) -> DkmsGeneration:
@@ -146,6 +255,10 @@ class DkmsGeneration:
             cleans_between_pre_build_and_make=v <= (3, 1, 6),
             pre_build_output_in_make_log=v >= (3, 1, 5),
             autoinstall_skips_exit_77=v >= (3, 0, 11),
+            sources_build_environment=v >= (3, 3, 0),
+            per_module_build_exclusive=v >= (3, 3, 0),
+            script_overrides=v >= (3, 4, 0),
+            try_sign_modules=v >= (3, 4, 0),
         )
 
     def command(self, *args: str) -> list[str]:
@@ -288,9 +401,16 @@ def _patch_script(text: str, gen_dir: Path) -> str:
 
 
 def _install_generation(
-    script_source: Path, gen_dir: Path, *, package_version: str, origin: str
+    script_source: Path | str,
+    gen_dir: Path,
+    *,
+    package_version: str,
+    origin: str,
+    expect_version: str | None = None,
 ) -> DkmsGeneration:
-    """Write the patched copy and its stamp; return the generation."""
+    """Write the patched copy of ``script_source`` (a path, or the script's text) and its
+    stamp; return the generation."""
+    source_text = script_source if isinstance(script_source, str) else script_source.read_text()
     staging = gen_dir.with_name(gen_dir.name + ".staging")
     if staging.exists():
         shutil.rmtree(staging)
@@ -303,7 +423,7 @@ def _install_generation(
         "# empty on purpose: every DkmsSandbox brings its own (DKMS_HARNESS_ETC)\n"
     )
     script = staging / "sbin" / "dkms"
-    script.write_text(_patch_script(script_source.read_text(), gen_dir))
+    script.write_text(_patch_script(source_text, gen_dir))
     script.chmod(0o755)
     etc = str(staging / "etc" / "dkms")
     out = _run([str(script), "--version"], env={**os.environ, "DKMS_HARNESS_ETC": etc})
@@ -311,11 +431,14 @@ def _install_generation(
     if match is None:
         raise DkmsHarnessError(f"cannot read a version from `dkms --version`: {out!r}")
     version = match.group(1)
+    if expect_version is not None and version != expect_version:
+        raise DkmsHarnessError(f"{origin}: `dkms --version` says {version}, not {expect_version}")
     stamp = {
         "format": _SETUP_FORMAT,
         "version": version,
         "package_version": package_version,
         "origin": origin,
+        "source_sha256": hashlib.sha256(source_text.encode()).hexdigest(),
     }
     (staging / _SETUP_STAMP).write_text(json.dumps(stamp, indent=1) + "\n")
     if gen_dir.exists():
@@ -339,8 +462,13 @@ def _load_generation(gen_dir: Path) -> DkmsGeneration:
     )
 
 
-def _cached(gen_dir: Path) -> DkmsGeneration | None:
+def _cached(gen_dir: Path, *, source_sha256: str | None = None) -> DkmsGeneration | None:
+    """The generation set up in ``gen_dir``, if complete (and made from that source)."""
     try:
+        if source_sha256 is not None:
+            stamp = json.loads((gen_dir / _SETUP_STAMP).read_text())
+            if stamp.get("source_sha256") != source_sha256:
+                return None
         return _load_generation(gen_dir)
     except (OSError, ValueError, KeyError, DkmsHarnessError):
         return None
@@ -417,19 +545,89 @@ def _ensure_current(cache: Path, *, refresh: bool) -> DkmsGeneration:
     return generation
 
 
-def ensure_dkms_generations(*, refresh: bool = False) -> list[DkmsGeneration]:
-    """The old and the current dkms, set up if needed; cached under :func:`cache_dir`.
+def _check_root_owned(path: Path, stop: Path) -> None:
+    """``path`` and its directories up to ``stop``: root's, writable by no one else (the
+    harness runs it as root)."""
+    for item in (path, *path.parents):
+        info = item.lstat() if item == path else item.stat()
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            raise DkmsHarnessError(
+                f"{item} is not root's, or is writable by group or others: not running {path} as root"
+            )
+        if item == stop or item == item.parent:
+            break
+
+
+def _read_upstream(pin: UpstreamPin) -> str:
+    """The installed upstream script's text, after checking it is the pinned one."""
+    script = _upstream_script(pin)
+    if not _upstream_provided(pin):
+        raise DkmsHarnessError(
+            f"DKMS {pin.version} is not provided here: no {script} ({_REQUIRE_UPSTREAM}=1 asks for it). "
+            f"It is an installation of upstream {pin.tag} ({pin.commit}) made by hand with its own "
+            f"install procedure, DESTDIR={script.parents[2]} (README: Testing with upstream DKMS)"
+        )
+    if script.is_symlink() or not script.is_file():
+        raise DkmsHarnessError(f"{script} is not a regular file")
+    _check_root_owned(script, upstream_dir())
+    data = script.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != pin.script_sha256:
+        raise DkmsHarnessError(
+            f"{script} is not upstream DKMS {pin.tag} as pinned ({pin.commit}): its sha256 is {digest}, "
+            f"the pinned commit's own install procedure writes {pin.script_sha256}. "
+            "Reinstall it from that commit"
+        )
+    return data.decode()
+
+
+def _ensure_upstream(cache: Path, pin: UpstreamPin) -> DkmsGeneration:
+    text = _read_upstream(pin)
+    gen_dir = cache / f"upstream-{pin.version}"
+    cached = _cached(gen_dir, source_sha256=pin.script_sha256)
+    if cached is not None:
+        return cached
+    return _install_generation(
+        text,
+        gen_dir,
+        package_version=f"upstream {pin.tag} ({pin.commit[:12]})",
+        origin=(
+            f"dkms-project/dkms {pin.tag} at {pin.commit}, installed by hand at "
+            f"{_upstream_script(pin).parents[2]}"
+        ),
+        expect_version=pin.version,
+    )
+
+
+def _pin(gen_id: str) -> UpstreamPin | None:
+    return next((pin for pin in UPSTREAM_PINS if pin.version == gen_id), None)
+
+
+def ensure_generation(gen_id: str, *, refresh: bool = False) -> DkmsGeneration:
+    """The generation with test id ``gen_id`` (one of :func:`generation_ids`), set up if needed.
 
     Idempotent and safe to call from concurrent processes (a lock file serialises set-up). Once
     cached, it needs no network: only ``dpkg-query`` and a few file reads. ``refresh=True`` (or
-    ``DKMS_HARNESS_REFRESH=1``) looks for a newer current dkms in trixie/sid.
+    ``DKMS_HARNESS_REFRESH=1``) looks for a newer current dkms in trixie/sid. An upstream id
+    whose installation is missing or not the pinned one raises :class:`DkmsHarnessError`.
     """
     cache = cache_dir()
     refresh = refresh or os.environ.get("DKMS_HARNESS_REFRESH") == "1"
+    pin = _pin(gen_id)
+    if gen_id not in DEBIAN_IDS and pin is None:
+        raise DkmsHarnessError(f"unknown dkms generation {gen_id!r}; one of {generation_ids()}")
     with _locked(cache / ".lock"):
-        old = _ensure_old(cache)
-        current = _ensure_current(cache, refresh=refresh)
-    return [old, current]
+        if gen_id == "old":
+            return _ensure_old(cache)
+        if gen_id == "current":
+            return _ensure_current(cache, refresh=refresh)
+        assert pin is not None
+        return _ensure_upstream(cache, pin)
+
+
+def ensure_dkms_generations(*, refresh: bool = False) -> list[DkmsGeneration]:
+    """Every generation of :func:`generation_ids`, in that order (old, current, upstream)."""
+    return [ensure_generation(gen_id, refresh=refresh) for gen_id in generation_ids()]
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -630,6 +828,18 @@ class DkmsSandbox:
         if self.kernel_source_dir is not None:
             raise DkmsHarnessError("set_kernel_config: this sandbox builds against a real tree")
         (self.kernel_dir / ".config").write_text("".join(f"{line}\n" for line in lines))
+
+    def enable_signing(self, sign_file: Path) -> None:
+        """Let DKMS sign what it builds with ``sign_file`` (a kernel tree's scripts/sign-file)
+        and the sandbox's MOK key, which DKMS creates (openssl) on first use. ``try_sign_modules``
+        (3.4+): sign even where DKMS believes it runs in a chroot, as it does in some VMs."""
+        (self.etc_dir / "framework.conf.d" / "signing.conf").write_text(
+            f'sign_file="{sign_file}"\ntry_sign_modules="true"\n'
+        )
+
+    @property
+    def mok_certificate(self) -> Path:
+        return self.root / "mok.pub"
 
     def module_source(self, name: str, version: str) -> Path:
         return self.source_tree / f"{name}-{version}"

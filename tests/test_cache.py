@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -53,18 +54,31 @@ def test_record_not_owned_by_root_is_ignored(tmp_path: Path) -> None:
     assert cache.get("proof", ["k"]) is None
 
 
-def test_unwritable_cache_is_silent(tmp_path: Path) -> None:
+def test_unwritable_cache_is_silent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cache that cannot be written (its directory is a file) is no error: nothing is
+    stored, nothing is printed, and the same put into a usable directory does store."""
     (tmp_path / "file").write_text("")
     cache = Cache(tmp_path / "file" / "sub")
     cache.put("proof", ["k"], "ok")
     assert cache.get("proof", ["k"]) is None
+    assert (tmp_path / "file").read_text() == "" and sorted(os.listdir(tmp_path)) == ["file"]
+    assert capsys.readouterr() == ("", "")
+    usable = Cache(tmp_path / "usable")
+    usable.put("proof", ["k"], "ok")
+    assert usable.get("proof", ["k"]) == "ok"
 
 
 def test_identity_changes_with_content(tmp_path: Path) -> None:
+    """Other bytes of the same size, with the modification time put back as it was (what a
+    careful attacker or a sloppy copy does): the change time still tells."""
     path = tmp_path / "f"
     path.write_text("a")
+    before = os.stat(path)
     first = file_identity(path)
-    os.utime(path, ns=(1, 1))
+    time.sleep(0.01)  # the change time moves on (file systems keep nanoseconds)
+    path.write_text("b")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_mtime_ns == before.st_mtime_ns and os.stat(path).st_size == before.st_size
     assert file_identity(path) != first
     assert file_identity(tmp_path / "absent") is None
 

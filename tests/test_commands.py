@@ -111,6 +111,10 @@ def test_missing_kernel_tree_in_pre_build_names_the_package(
     assert code == ExitCode.ERROR
     err = capsys.readouterr().err
     assert "/lib/modules/9.9.9-test/build" in err and "does not exist" in err
+    from dkms_rustc import hints
+
+    package = hints.install_headers("9.9.9-test", hints.detect_platform())[0]
+    assert "9.9.9-test" in package and f"dkms-rustc: fix: {package}\n" in err
 
 
 def test_usage_error_exit_code(capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,3 +63,16 @@ def test_shim_without_the_tool_stops_make_with_its_message(tmp_path: Path) -> No
     assert "the dkms-rustc tool is not installed" in made.stderr
     assert not (kernel / "compiled").exists()
     assert sorted(path.name for path in build.iterdir()) == ["dkms-rustc.make-args", "dkms-rustc.refused.mk"]
+
+
+def test_mixed_example_uses_the_snippet_with_an_indexed_exclusion() -> None:
+    """examples/mixed-hello: PRE_BUILD and MAKE[0] verbatim; BUILD_EXCLUSIVE_CONFIG for its Rust
+    module only (index 1: index 0 would be the whole package)."""
+    example = ROOT / "examples" / "mixed-hello"
+    conf = (example / "dkms.conf").read_text().splitlines()
+    pre_build, make, exclusive = snippet_lines()
+    assert pre_build in conf and make in conf and exclusive not in conf
+    assert 'BUILD_EXCLUSIVE_CONFIG[1]="CONFIG_RUST"' in conf
+    assert 'BUILT_MODULE_NAME[1]="mixed_hello_rs"' in conf
+    assert (example / "dkms-rustc-pre-build").read_bytes() == SHIM.read_bytes()
+    assert os.access(example / "dkms-rustc-pre-build", os.X_OK)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The dkms harness, checked with real dkms runs on both generations.
+"""The dkms harness, checked with real dkms runs on every generation (3.0.10, 3.2.2 and, where
+installed, upstream 3.3.0 and 3.4.3).
 
 These also pin down how DKMS treats the dkms.conf lines the project proposes
 (dkms_harness.HELLO_DKMS_CONF): how PRE_BUILD is started, how the MAKE line picks up
@@ -8,17 +9,23 @@ dkms-rustc.make-args, the `make clean` in between on old dkms, and exit statuses
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+import dkms_e2e as e2e
 from dkms_harness import (
     MAKE_ARGS_FILE,
+    UPSTREAM_PINS,
     DkmsGeneration,
     DkmsHarnessError,
     DkmsSandbox,
+    UpstreamPin,
     ensure_dkms_generations,
+    ensure_generation,
+    generation_ids,
+    upstream_dir,
+    versions_report,
 )
 
 pytestmark = pytest.mark.dkms
@@ -29,17 +36,12 @@ NO_RUST_CONFIG = ("CONFIG_MODULES=y", "CONFIG_HAVE_RUST=y")
 
 @pytest.fixture(scope="session")
 def dkms_generations() -> list[DkmsGeneration]:
-    try:
-        return ensure_dkms_generations()
-    except DkmsHarnessError as error:
-        if os.geteuid() != 0:
-            pytest.skip(f"dkms generations not set up and not root: {error}")
-        raise
+    return e2e.generations_or_skip()
 
 
-@pytest.fixture(params=["old", "current"])
-def generation(request: pytest.FixtureRequest, dkms_generations: list[DkmsGeneration]) -> DkmsGeneration:
-    return dkms_generations[0 if request.param == "old" else 1]
+@pytest.fixture(params=e2e.GENERATION_IDS)
+def generation(request: pytest.FixtureRequest) -> DkmsGeneration:
+    return e2e.generation_or_skip(request.param)
 
 
 def _var_lib_dkms_snapshot() -> list[tuple[str, float]]:
@@ -65,15 +67,25 @@ def _build_dir(box: DkmsSandbox) -> Path:
     return box.dkms_tree / "hello" / "1.0" / "build"
 
 
-def test_two_distinct_generations(dkms_generations: list[DkmsGeneration]) -> None:
-    old, current = dkms_generations
+def test_generations_and_their_facts(dkms_generations: list[DkmsGeneration]) -> None:
+    """Old first, then newer ones; every fact the tests branch on agrees with the script itself."""
+    assert [g.name for g in dkms_generations] == sorted(
+        (g.name for g in dkms_generations), key=lambda v: tuple(int(x) for x in v.split("."))
+    )
+    old, *newer = dkms_generations
     assert not old.honours_pre_build_exit and old.cleans_between_pre_build_and_make
-    assert current.honours_pre_build_exit and not current.cleans_between_pre_build_and_make
+    assert newer and all(g.honours_pre_build_exit and not g.cleans_between_pre_build_and_make for g in newer)
     for generation in dkms_generations:
         text = generation.script.read_text()
+        assert f'dkms-{generation.version}"' in text
         assert "${DKMS_HARNESS_ETC:-" in text
         assert '"/etc/dkms/' not in text and " /etc/dkms/" not in text
         assert 'dkms_tree="/var/lib/dkms"' not in text
+        # What the upstream source says, read from the script this generation runs.
+        assert generation.sources_build_environment == ('source "$build_environment"' in text)
+        assert generation.per_module_build_exclusive == ("BUILD_EXCLUSIVE_CONFIG[$module_index]" in text)
+        assert generation.script_overrides == ('/$module/${2%% *}"' in text)
+        assert generation.try_sign_modules == ("try_sign_modules" in text)
 
 
 def test_setup_is_idempotent(dkms_generations: list[DkmsGeneration]) -> None:
@@ -250,3 +262,78 @@ def test_refusal_reaches_make_log_on_both(sandbox: DkmsSandbox, generation: Dkms
         assert "*** dkms-rustc refused this build: the kernel wants rustc X" in log
         (build,) = built.builds
         assert build.argv[-2:] == ("-f", str(_build_dir(sandbox) / "dkms-rustc.refused.mk"))
+
+
+# ------------------------------------------------------------------ upstream DKMS, installed by hand
+
+PROVIDED = [pin for pin in UPSTREAM_PINS if pin.version in e2e.GENERATION_IDS]
+
+
+def _fake_install(root: Path, version: str, text: str) -> Path:
+    script = root / version / "usr" / "sbin" / "dkms"
+    script.parent.mkdir(parents=True)
+    script.write_text(text)
+    script.chmod(0o755)
+    return script
+
+
+def test_an_absent_upstream_version_is_not_provided_and_said_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DKMS_RUSTC_UPSTREAM_DKMS", str(tmp_path / "none"))
+    monkeypatch.delenv("DKMS_RUSTC_REQUIRE_UPSTREAM_DKMS", raising=False)
+    assert generation_ids() == ("old", "current")
+    report = versions_report()
+    for pin in UPSTREAM_PINS:
+        (line,) = [line for line in report if line.startswith(f"dkms {pin.version}: ")]
+        assert "NOT PROVIDED here" in line and str(tmp_path / "none" / pin.version) in line, line
+        assert pin.commit in line and f"DESTDIR={tmp_path / 'none' / pin.version}" in line
+    # Asked for, it is a test id again, and setting it up fails with the same explanation.
+    monkeypatch.setenv("DKMS_RUSTC_REQUIRE_UPSTREAM_DKMS", "1")
+    assert generation_ids() == ("old", "current", *(pin.version for pin in UPSTREAM_PINS))
+    with pytest.raises(DkmsHarnessError, match="is not provided here"):
+        ensure_generation(UPSTREAM_PINS[-1].version)
+
+
+@pytest.mark.root
+def test_an_upstream_install_that_is_not_the_pinned_one_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "upstream"
+    pin = UPSTREAM_PINS[-1]
+    monkeypatch.setenv("DKMS_RUSTC_UPSTREAM_DKMS", str(root))
+    monkeypatch.setenv("DKMS_RUSTC_CI_CACHE", str(tmp_path / "cache"))
+    script = _fake_install(root, pin.version, f'#!/bin/bash\necho "dkms-{pin.version}"\n')
+    assert pin.version in generation_ids()  # present: it is a test id, and it must not pass
+    with pytest.raises(DkmsHarnessError, match=f"is not upstream DKMS {pin.tag} as pinned"):
+        ensure_generation(pin.version)
+    script.parent.chmod(0o777)  # the right bytes would not help: anyone could swap them
+    with pytest.raises(DkmsHarnessError, match="writable by group or others"):
+        ensure_generation(pin.version)
+    assert not (tmp_path / "cache" / "dkms" / f"upstream-{pin.version}").exists()
+
+
+def _a_pinned_upstream_install_is_used_from_any_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pin: UpstreamPin
+) -> None:
+    """A copy of this machine's installation, at another DKMS_RUSTC_UPSTREAM_DKMS."""
+    installed = e2e.generation_or_skip(pin.version)
+    assert installed.package_version == f"upstream {pin.tag} ({pin.commit[:12]})"
+    original = upstream_dir() / pin.version / "usr" / "sbin" / "dkms"
+    monkeypatch.setenv("DKMS_RUSTC_UPSTREAM_DKMS", str(tmp_path / "upstream"))
+    monkeypatch.setenv("DKMS_RUSTC_CI_CACHE", str(tmp_path / "cache"))
+    _fake_install(tmp_path / "upstream", pin.version, original.read_text())
+    generation = ensure_generation(pin.version)
+    assert generation.version == pin.version and generation.script.is_relative_to(tmp_path / "cache")
+    assert generation.script.read_text() == installed.script.read_text().replace(
+        str(installed.script.parents[1]), str(generation.script.parents[1])
+    )
+    assert ensure_generation(pin.version) == generation  # cached
+
+
+if PROVIDED:  # an empty parameter set would be a skip, and a skip fails CI: no upstream, no case
+    test_a_pinned_upstream_install_is_used_from_any_location = pytest.mark.root(
+        pytest.mark.parametrize("pin", PROVIDED, ids=[pin.version for pin in PROVIDED])(
+            _a_pinned_upstream_install_is_used_from_any_location
+        )
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dkms_rustc import config, handoff
+from dkms_rustc import config, fileio
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, REFUSAL_FILE, HandoffError, write_refusal, write_selection
@@ -47,11 +47,11 @@ def test_directory_where_the_args_file_should_be(tmp_path: Path) -> None:
 def test_disk_full_injected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ARGS_FILE).write_text("RUSTC=/old/rustc\n")
 
-    def full(fd: int) -> None:
+    def full(fd: int, data: object) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(handoff.os, "fsync", full)
-    with pytest.raises(HandoffError, match="No space left on device"):
+    with monkeypatch.context() as patched, pytest.raises(HandoffError, match="No space left on device"):
+        patched.setattr(fileio.os, "write", full)
         write_selection(tmp_path, WORDS)
     assert (tmp_path / ARGS_FILE).read_text() == "RUSTC=/old/rustc\n"  # never half of the new one
     assert _leftovers(tmp_path) == []
@@ -86,8 +86,18 @@ def test_unwritable_build_dir_injected(tmp_path: Path, monkeypatch: pytest.Monke
     def denied(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(handoff.tempfile, "mkstemp", denied)
-    with pytest.raises(HandoffError, match=r"cannot write in .* \(Permission denied\)"):
+    real_open = os.open
+
+    def open_denying_new_files(path: str, flags: int, *args: object) -> int:
+        if flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    with (
+        monkeypatch.context() as patched,
+        pytest.raises(HandoffError, match=r"cannot write in .* \(Permission denied\)"),
+    ):
+        patched.setattr(fileio.os, "open", open_denying_new_files)
         write_selection(tmp_path, WORDS)
 
 
@@ -136,10 +146,14 @@ def test_pre_build_with_a_broken_build_dir_exits_4_and_leaves_nothing_stale(
     elif fault == "disk full":
         (build / ARGS_FILE).write_text("RUSTC=/stale/from/another/kernel\n")
 
-        def full(fd: int) -> None:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write = os.write
 
-        monkeypatch.setattr(handoff.os, "fsync", full)
+        def full(fd: int, data: bytes) -> int:  # the build directory's file system is full
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(f"{build}/"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(fileio.os, "write", full)
     else:
         build = tmp_path / "absent"
     conf = tmp_path / "test.conf"

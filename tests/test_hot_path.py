@@ -104,13 +104,15 @@ def _warm_run(tmp_path: Path, argv: list[str]) -> tuple[int, list[str], set[str]
     main(argv)
     report = tmp_path / "report.json"
     system_config = str(config.SYSTEM_CONFIG)  # the fixture's: nothing there
-    subprocess.run(
+    child = subprocess.run(
         [sys.executable, "-I", "-S", "-c", PROBE, str(report), _import_path(), system_config, *argv],
         cwd=tmp_path / "build",
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path)},
         check=False,
         capture_output=True,
+        text=True,
     )
+    assert child.returncode == 0 and report.is_file(), f"the warm run failed:\n{child.stderr}"
     result = json.loads(report.read_text())
     return result["code"], result["started"], set(result["modules"])
 

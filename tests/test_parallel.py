@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 import kerneltree
 import planted
+from dkms_rustc import warm
 from dkms_rustc.cache import FORMAT, _canonical
 from dkms_rustc.handoff import ARGS_FILE
 
@@ -24,6 +26,12 @@ RUNS = 16
 
 
 def _valid(path: Path) -> bool:
+    if path.name.startswith(warm.RECORD_PREFIX):  # a warm run's record (dkms_rustc.warm)
+        try:
+            record = marshal.loads(path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            return False
+        return path.is_file() and not path.is_symlink() and isinstance(record, dict) and "key" in record
     try:
         record = json.loads(path.read_bytes())
         body = [record["format"], record["kind"], record["key"], record["value"]]

@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The real thing: real Rust-enabled Linux 7.2 and 6.12 build trees, the real example module
-(examples/rust-hello), real dkms of both generations, real make and real compilers.
+(examples/rust-hello), real dkms of every generation (tests/dkms_harness.py), real make and real
+compilers.
 
 The trees come from tests/realkernel/build-kernels.sh (``${DKMS_RUSTC_KERNELS:-/var/cache/
 dkms-rustc-ci/kernels}``); .ci/run builds them before the tests. Without them these tests skip
 with the reason, except where they must run (``CI=true`` or ``DKMS_RUSTC_REALKERNEL=require``,
 which .ci/run sets): there they fail. Run them alone with ``pytest -m realkernel``.
 
-Scenarios (issue 7), the DKMS ones on both dkms generations and both kernels:
+Scenarios (issue 7), the DKMS ones on every dkms generation and both kernels (more DKMS levers
+on the real trees: tests/test_realkernel_dkms.py):
 1. rustup's proxy first on PATH, the kernel's rustc (Debian's rustc-web) installed: the module
    builds, its .ko carries the kernel's vermagic and names the kernel's rustc in .comment;
 2. the same module without the hook's dkms.conf lines: the real E0514;
@@ -201,9 +203,9 @@ def dkms_generations() -> list[DkmsGeneration]:
         unavailable(f"the dkms generations cannot be set up: {error}")
 
 
-@pytest.fixture(params=["old", "current"])
+@pytest.fixture(params=e2e.GENERATION_IDS)
 def generation(request: pytest.FixtureRequest, dkms_generations: list[DkmsGeneration]) -> DkmsGeneration:
-    return dkms_generations[0 if request.param == "old" else 1]
+    return e2e.generation_or_skip(request.param)
 
 
 def _var_lib_dkms_snapshot() -> list[tuple[str, float]]:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,34 +235,34 @@ def test_registered_modules_reads_overrides(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- pins
 
 
-def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
     code = main(["check", "--json", *argv])
     return code, json.loads(capsys.readouterr().out)
 
 
 def _copy_of(name: str, dest: Path) -> Path:
-    """A second, separately-located copy of a real toolchain (symlinked files)."""
-    dest.mkdir(parents=True)
-    for entry in _toolchain_dir(name).iterdir():
-        (dest / entry.name).symlink_to(entry)
+    """A second, separately-located copy of a real toolchain: its own bin/rustc file (so
+    discovery keeps it apart from the original), the original's lib/ (a link)."""
+    (dest / "bin").mkdir(parents=True)
+    shutil.copy2(TOOLCHAINS[name].rustc, dest / "bin" / "rustc")
+    (dest / "lib").symlink_to(_toolchain_dir(name) / "lib")
     return dest
 
 
 def test_pin_selects_among_matching_compilers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _need("stable")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"], kernelrelease="7.2.3-pin")
-    bin_dir = tmp_path / "other" / "bin"
-    bin_dir.mkdir(parents=True)
-    wrapper = bin_dir / "rustc"
-    wrapper.symlink_to(TOOLCHAINS["stable"].rustc)
-    # two places hold the kernel's compiler: the pin decides, and says so
+    copy = _copy_of("stable", tmp_path / "copy")
+    searches = ["--search", str(copy), "--search", str(_toolchain_dir("stable"))]
+    # Two places hold the kernel's compiler; without a pin the first one searched is used ...
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)), *searches)
+    assert code == 0 and data["selected"]["rustc"] == str(copy / "bin" / "rustc")
+    # ... and a pin chooses the other, and says so.
     conf = _conf(tmp_path, f"pin = 7.2.* {TOOLCHAINS['stable'].rustc}\n")
-    code, data = _check(
-        capsys, "--kernel-dir", str(tree), "--config", str(conf), "--search", str(_toolchain_dir("stable"))
-    )
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(conf), *searches)
     assert code == 0
-    assert data["selected"]["rustc"] == str(TOOLCHAINS["stable"].rustc.resolve())  # type: ignore[index]
-    assert any("selected because of pin 7.2.* " in line for line in data["messages"])  # type: ignore[union-attr]
+    assert data["selected"]["rustc"] == str(TOOLCHAINS["stable"].rustc.resolve())
+    assert any("selected because of pin 7.2.* " in line for line in data["messages"])
 
 
 def test_pin_that_does_not_match_is_refused_with_the_reason(
@@ -280,8 +282,8 @@ def test_pin_that_does_not_match_is_refused_with_the_reason(
     )
     # the right compiler is still selected: the pin never wins over correctness
     assert code == 0, data["messages"]
-    assert data["selected"]["rustc"] == str(TOOLCHAINS["nightly"].rustc.resolve())  # type: ignore[index]
-    warning = next(w for w in data["warnings"] if "refused" in w)  # type: ignore[union-attr]
+    assert data["selected"]["rustc"] == str(TOOLCHAINS["nightly"].rustc.resolve())
+    warning = next(w for w in data["warnings"] if "refused" in w)
     assert f"pin 7.2.* {TOOLCHAINS['stable'].rustc}" in warning
     assert TOOLCHAINS["stable"].version_text in warning and TOOLCHAINS["nightly"].version_text in warning
     assert f"{conf}:3" in warning
@@ -296,7 +298,7 @@ def test_pin_alone_cannot_make_a_wrong_compiler_build(
     code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(conf))
     assert code == ExitCode.REFUSED
     assert data["verdict"] == "refused"
-    assert any("refused" in w and "pin * " in w for w in data["warnings"])  # type: ignore[union-attr]
+    assert any("refused" in w and "pin * " in w for w in data["warnings"])
 
 
 @pytest.mark.parametrize(
@@ -321,9 +323,9 @@ def test_pin_by_rustup_name_or_path(
     )
     assert code == 0
     if expected == "ok":
-        assert any("selected because of pin" in line for line in data["messages"])  # type: ignore[union-attr]
+        assert any("selected because of pin" in line for line in data["messages"])
     else:
-        assert any(expected in w for w in data["warnings"])  # type: ignore[union-attr]
+        assert any(expected in w for w in data["warnings"])
 
 
 def test_pin_for_other_kernels_has_no_effect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -334,7 +336,7 @@ def test_pin_for_other_kernels_has_no_effect(tmp_path: Path, capsys: pytest.Capt
         capsys, "--kernel-dir", str(tree), "--config", str(conf), "--search", str(_toolchain_dir("stable"))
     )
     assert code == 0
-    assert not any("pin 6.*" in line for line in data["messages"])  # type: ignore[union-attr]
+    assert not any("pin 6.*" in line for line in data["messages"])
 
 
 # ---------------------------------------------------------------- config

@@ -65,6 +65,14 @@ class Cache:
         self._checked = False
         self._writes = 0
 
+    def _ignore(self, why: str) -> None:
+        """A record (or the whole cache) that could not be used: say so in -v, and do not let
+        a warm replay repeat a run that met it (the next full run replaces the record)."""
+        from dkms_rustc import warm
+
+        self.ignored.append(why)
+        warm.spoil(why)
+
     def _usable(self) -> bool:
         """As root, only a directory nobody else can change is read or written (once per run)."""
         if self.directory is None:
@@ -79,7 +87,7 @@ class Cache:
                     existing = existing.parent
                 problem = untrusted_directory_reason(existing)
                 if problem:
-                    self.ignored.append(f"cache {self.directory} not used: {problem}")
+                    self._ignore(f"cache {self.directory} not used: {problem}")
                     self.directory = None
                     return False
         return True
@@ -134,12 +142,12 @@ class Cache:
         except FileNotFoundError:
             return None
         except OSError as error:
-            self.ignored.append(f"{path}: {error.strerror}")
+            self._ignore(f"{path}: {error.strerror}")
             return None
         try:
             st = os.fstat(fd)
             if os.geteuid() == 0 and (st.st_uid != 0 or st.st_mode & 0o022):
-                self.ignored.append(f"{path}: not owned by root or writable by others")
+                self._ignore(f"{path}: not owned by root or writable by others")
                 return None
             data = os.read(fd, MAX_RECORD + 1)
         except OSError:
@@ -158,7 +166,7 @@ class Cache:
         except (ValueError, KeyError, TypeError):
             valid = False
         if not valid:
-            self.ignored.append(f"{path}: damaged or foreign record ignored")
+            self._ignore(f"{path}: damaged or foreign record ignored")
             return None
         return record["value"]
 

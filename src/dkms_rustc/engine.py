@@ -102,7 +102,7 @@ def _pin_homes(request: Request, settings: Settings) -> list[Path]:
         directory for directory in (*request.search, *settings.search) if is_dir(directory / "toolchains")
     ]
     if settings.search_defaults or not homes:
-        homes += default_rustup_homes(dict(os.environ))
+        homes += default_rustup_homes(os.environ)
     return list(dict.fromkeys(homes))
 
 
@@ -226,7 +226,9 @@ def _auto_install(
     first: Assessment,
 ) -> Assessment:
     """``auto_install = rustup``: install the kernel's official rustc, then decide again."""
-    from dkms_rustc import autoinstall
+    from dkms_rustc import autoinstall, warm
+
+    warm.spoil("auto_install ran")  # it changes the machine: the next run must look again
 
     kernel = first.decision.kernel
     assert kernel is not None and kernel.expected_rustc is not None

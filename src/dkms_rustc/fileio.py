@@ -164,3 +164,51 @@ def exists(path: str | os.PathLike[str]) -> bool:
 def is_symlink(path: str | os.PathLike[str]) -> bool:
     mode = mode_of(path, follow_symlinks=False)
     return mode is not None and stat.S_ISLNK(mode)
+
+
+def write_atomically(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the new, never half.
+
+    Written to a new name in the same directory (created exclusively, never through a link
+    someone placed there) and renamed over ``path``. OSError when it cannot be done; nothing
+    is left behind then (its ``filename`` is the directory when nothing could be created
+    there, else ``path``). No fsync: the readers (make, the next run) need atomicity, not
+    durability across a power cut, and fsync costs milliseconds during an upgrade's writeback.
+    """
+    target = os.fspath(path)
+    temporary = os.path.join(
+        os.path.dirname(target) or ".", f".{os.path.basename(target)}.{os.getpid()}.{os.urandom(6).hex()}"
+    )
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(temporary, flags, mode)
+    except OSError as error:  # nothing can be written there: name the directory
+        raise OSError(error.errno, error.strerror, os.path.dirname(temporary)) from None
+    try:
+        try:
+            os.fchmod(fd, mode)  # by descriptor: the umask must not narrow it, nobody can swap it
+            payload = data.encode("utf-8") if isinstance(data, str) else data
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(temporary, target)
+    except OSError as error:
+        remove_quietly(temporary)
+        raise OSError(error.errno, error.strerror, target) from None
+    except BaseException:
+        remove_quietly(temporary)
+        raise
+
+
+def remove_quietly(path: str | os.PathLike[str]) -> bool:
+    """Remove ``path``; True when it is gone (also when it never was). Errors are not raised:
+    the caller has already failed, or the file was only an optimisation."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True

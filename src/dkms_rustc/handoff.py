@@ -14,12 +14,12 @@ the MAKE line, so anything but plain path characters is refused.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from dkms_rustc import warm
+from dkms_rustc.fileio import remove_quietly, write_atomically
 from dkms_rustc.text import is_plain_word, printable
 
 ARGS_FILE = "dkms-rustc.make-args"
@@ -31,23 +31,13 @@ class HandoffError(Exception):
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    directory = path.parent
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        write_atomically(path, text)
     except OSError as error:
-        raise HandoffError(f"cannot write in {directory} ({error.strerror})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            # By descriptor: a name in the directory could be swapped for a link meanwhile.
-            os.fchmod(stream.fileno(), 0o644)
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if error.filename == str(path.parent):
+            raise HandoffError(f"cannot write in {path.parent} ({error.strerror})") from None
         raise HandoffError(f"cannot write {path} ({error.strerror})") from None
+    warm.wrote(str(path), text)  # a replay of this run hands make the same
 
 
 def check_words(words: Sequence[str]) -> None:
@@ -64,8 +54,8 @@ def write_selection(build_dir: Path, words: Sequence[str]) -> Path:
     check_words(words)
     path = build_dir / ARGS_FILE
     _write_atomically(path, " ".join(words) + "\n")
-    with contextlib.suppress(OSError):
-        os.unlink(build_dir / REFUSAL_FILE)
+    remove_quietly(build_dir / REFUSAL_FILE)
+    warm.removed(str(build_dir / REFUSAL_FILE))
     return path
 
 
@@ -99,18 +89,19 @@ def refusal_makefile(lines: Sequence[str], last: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def forget_earlier(build_dir: Path) -> None:
+    """Before deciding: remove an earlier run's ``dkms-rustc.make-args``, so that a run killed
+    before it writes its own leaves none (the MAKE line then stops at its fallback)."""
+    remove_quietly(build_dir / ARGS_FILE)
+
+
 def withdraw(build_dir: Path) -> bool:
     """After a failed hand-off: remove an older ``dkms-rustc.make-args``, so that the MAKE line
     falls back to its ``-f /nonexistent/...`` and stops instead of using stale arguments.
     True when no arguments file is left."""
+    warm.spoil("the hand-off failed")  # a write that failed is not a result to replay
     path = build_dir / ARGS_FILE
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return not os.path.isfile(path)
-    return True
+    return remove_quietly(path) or not os.path.isfile(path)
 
 
 def write_refusal(build_dir: Path, lines: Sequence[str], last: str) -> Path:

@@ -7,13 +7,18 @@ matches it, the others as information.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # typing and collections cost imports a warm replay does without
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 IDENT = "dkms-rustc"
 
 
 def send(lines: Sequence[str], *, failed: bool, context: str | None = None) -> None:
     """Log ``lines``; never raises (logging must not change a decision)."""
+    from dkms_rustc import warm
+
+    warm.logged(lines, failed, context)  # a replay of this run logs the same
     try:
         import syslog
 

@@ -180,6 +180,9 @@ def _untrusted_toolchain(found: Found, reason: str) -> Toolchain:
 
 
 def _out_of_time(found: Found) -> Toolchain:
+    from dkms_rustc import warm
+
+    warm.spoil("the time for examining compilers ran out")
     return Toolchain(found=found, skipped="not examined: the time for examining compilers and tools ran out")
 
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dkms_rustc import runner
+from dkms_rustc import runner, warm
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.kernel import KernelRust
 from dkms_rustc.runner import Deadline
@@ -162,6 +162,7 @@ def prove(
         return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)")
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
+        warm.spoil("the time for test compiles ran out")
         return ProofResult(
             False, "test compile not attempted: the time for test compiles ran out", skipped=True
         )

@@ -239,10 +239,15 @@ def run_many(
             job.process.wait(timeout=max(0.0, reap_by - time.monotonic()))
         results[job.index] = job.result(None, output_cap, timed_out=not job.truncated)
     late = "not started: the time for running it ran out"
-    return [
+    finished = [
         result if result is not None else RunResult(tuple(argv), None, "", "", start_error=late)
         for argv, result in zip(argvs, results)
     ]
+    if any(result.returncode is None or result.returncode < 0 or result.truncated for result in finished):
+        from dkms_rustc import warm
+
+        warm.spoil("a program did not answer normally")  # a timeout or crash is no answer to replay
+    return finished
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

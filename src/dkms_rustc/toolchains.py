@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import glob
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -110,7 +110,7 @@ def home_of_uid(uid: int) -> Path | None:
         return None
 
 
-def default_rustup_homes(environ: dict[str, str]) -> list[Path]:
+def default_rustup_homes(environ: Mapping[str, str]) -> list[Path]:
     homes: list[Path] = []
     if environ.get("RUSTUP_HOME", "").startswith("/"):
         homes.append(Path(environ["RUSTUP_HOME"]))
@@ -128,7 +128,7 @@ def default_rustup_homes(environ: dict[str, str]) -> list[Path]:
     return homes
 
 
-def default_cargo_bins(environ: dict[str, str]) -> list[Path]:
+def default_cargo_bins(environ: Mapping[str, str]) -> list[Path]:
     bins: list[Path] = []
     if environ.get("CARGO_HOME", "").startswith("/"):
         bins.append(Path(environ["CARGO_HOME"]) / "bin")
@@ -226,11 +226,11 @@ def discover(
     *,
     search: Iterable[Path] = (),
     use_defaults: bool = True,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     excluded: tuple[Path, ...] = (),
 ) -> Discovery:
     """Every rustc and bindgen file found, each once (by resolved path), first place first."""
-    env = dict(os.environ) if environ is None else environ
+    env = os.environ if environ is None else environ
     collector = _Collector(excluded)
     for directory in search:
         collector.search_dir(Path(directory), "--search")

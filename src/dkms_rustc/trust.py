@@ -23,8 +23,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable
-from pathlib import Path
+
+TYPE_CHECKING = False  # the warm path checks its record's directory with this module alone
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
 
 TYPE_CHECKING = False  # typing costs an import the warm path does without
 if TYPE_CHECKING:
@@ -240,7 +243,7 @@ def untrusted_reason(
     return walk_problem(real, euid=euid, memo=memo)
 
 
-def untrusted_directory_reason(directory: Path, *, euid: int | None = None) -> str | None:
+def untrusted_directory_reason(directory: str | os.PathLike[str], *, euid: int | None = None) -> str | None:
     """None when only root (or the running user) can change what ``directory`` holds."""
     return walk_problem(os.path.realpath(directory), euid=euid, directory=True)
 

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from dkms_rustc import report
+from dkms_rustc import report, warm
 from dkms_rustc.cache import Cache, default_cache_dir
 from dkms_rustc.config import ConfigFileError, Policy, Settings, load
 from dkms_rustc.decision import Reason, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
 from dkms_rustc.kernel import is_kernel_release
+from dkms_rustc.options import Common, EnvOptions, PreBuildOptions
 from dkms_rustc.output import environ_kernelver, print_lines
 
 
-def settings_from(args: argparse.Namespace, module: str | None = None) -> Settings:
+def settings_from(args: Common, module: str | None = None) -> Settings:
     """Settings from the files; ConfigFileError when they are unusable."""
     return load(args.config, module)
 
 
-def cache_from(args: argparse.Namespace, settings: Settings) -> Cache:
-    if args.no_cache:
-        return Cache(None)
-    return Cache(settings.cache_dir or default_cache_dir())
+def cache_from(args: Common, settings: Settings) -> Cache:
+    """The cache of remembered results (none with --no-cache); a warm replay keeps its record there."""
+    directory = None if args.no_cache else (settings.cache_dir or default_cache_dir())
+    warm.use_cache_dir(str(directory) if directory is not None else None)
+    return Cache(directory)
 
 
-def search_dirs(args: argparse.Namespace) -> tuple[Path, ...]:
+def search_dirs(args: Common) -> tuple[Path, ...]:
     return tuple(Path(directory).absolute() for directory in args.search)
 
 
 def decide_for_build(
-    args: argparse.Namespace,
+    args: PreBuildOptions | EnvOptions,
     module: str | None,
     excluded: tuple[Path, ...],
     policy: Policy | None = None,

@@ -8,7 +8,6 @@ will not, and a failure only when the admin asked for one (``kernel_hook_fail = 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,12 +18,13 @@ from dkms_rustc.decision import Reason, Verdict, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.kernel import is_kernel_release
+from dkms_rustc.options import CheckOptions
 from dkms_rustc.output import environ_kernelver, print_lines
 
 _BANNER = "*" * 72
 
 
-def _kernel_dir(args: argparse.Namespace, release: str | None) -> Path | None:
+def _kernel_dir(args: CheckOptions, release: str | None) -> Path | None:
     """--kernel-dir, or (for tests) the release's tree under a --modules-dir other than /lib/modules."""
     if args.kernel_dir is None and args.modules_dir is not None and release:
         return Path(args.modules_dir) / release / "build"
@@ -32,7 +32,7 @@ def _kernel_dir(args: argparse.Namespace, release: str | None) -> Path | None:
     return kernel_dir
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: CheckOptions) -> int:
     settings: Settings | None = None
     try:
         settings = settings_from(args)
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     return assessment.decision.exit_code
 
 
-def _kernel_hook_never_crashes(args: argparse.Namespace, settings: Settings) -> int:
+def _kernel_hook_never_crashes(args: CheckOptions, settings: Settings) -> int:
     """The kernel hook must not block a kernel upgrade because of a bug in this tool."""
     try:
         return kernel_hook(args, settings)
@@ -77,7 +77,7 @@ def _kernel_hook_never_crashes(args: argparse.Namespace, settings: Settings) -> 
         return 0
 
 
-def kernel_hook(args: argparse.Namespace, settings: Settings) -> int:
+def kernel_hook(args: CheckOptions, settings: Settings) -> int:
     from dkms_rustc.dkmsmodules import registered_modules
 
     release = args.kernelver or environ_kernelver()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
 from dkms_rustc import config as configuration
 from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.options import ConfigOptions
 from dkms_rustc.output import print_lines
 
 
@@ -44,7 +44,7 @@ def effective(settings: configuration.Settings) -> list[dict[str, Any]]:
     ]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: ConfigOptions) -> int:
     if args.module is not None and not configuration.MODULE_NAME_RE.fullmatch(args.module):
         from dkms_rustc.text import printable
 

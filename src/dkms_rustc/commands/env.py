@@ -13,7 +13,6 @@ that run dkms-rustc themselves through PRE_BUILD, get nothing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shlex
@@ -26,6 +25,7 @@ from dkms_rustc.decision import Verdict
 from dkms_rustc.dkmsmodules import rust_reasons
 from dkms_rustc.engine import Assessment
 from dkms_rustc.handoff import HandoffError, check_words
+from dkms_rustc.options import EnvOptions
 from dkms_rustc.output import print_lines
 
 STOP_VARIABLE = "DKMS_RUSTC_STOP"
@@ -66,7 +66,7 @@ def shell_lines(assessment: Assessment, release: str) -> list[str]:
     return [f'export MAKEFLAGS="${{MAKEFLAGS:+$MAKEFLAGS }}"{shlex.quote(" ".join(words))}'] if words else []
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: EnvOptions) -> int:
     try:
         return _run(args)
     except BaseException as error:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: EnvOptions) -> int:
     module = args.module or os.environ.get("module") or None
     source = args.source_dir or (Path(os.environ["source_dir"]) if os.environ.get("source_dir") else None)
     version = args.module_version or os.environ.get("module_version", "")

@@ -9,14 +9,22 @@ to whatever ``rustc`` happens to be first on PATH.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 from dkms_rustc.commands._shared import decide_for_build
 from dkms_rustc.config import Policy
+from dkms_rustc.decision import Verdict
 from dkms_rustc.exitcodes import ExitCode
-from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
+from dkms_rustc.handoff import (
+    ARGS_FILE,
+    HandoffError,
+    forget_earlier,
+    withdraw,
+    write_refusal,
+    write_selection,
+)
+from dkms_rustc.options import PreBuildOptions
 from dkms_rustc.output import PREFIX, print_lines
 
 
@@ -45,7 +53,34 @@ def _cwd() -> Path | None:
         return None
 
 
-def run(args: argparse.Namespace) -> int:
+def _mixed_package(build_dir: Path) -> bool:
+    """Does the module's dkms.conf limit only some of its modules to Rust kernels
+    (``BUILD_EXCLUSIVE_CONFIG[#]="CONFIG_RUST"``, DKMS 3.3+)?"""
+    from dkms_rustc.dkmsmodules import build_dir_exclusion
+
+    return build_dir_exclusion(build_dir).mixed
+
+
+def _build_c_modules_only(build_dir: Path) -> int:
+    """A kernel without Rust and a package of C and Rust modules: DKMS skips the Rust ones
+    (their BUILD_EXCLUSIVE_CONFIG[#]) and builds the others, which need no rustc."""
+    try:
+        path = write_selection(build_dir, ())
+    except HandoffError as error:
+        print_lines([f"ERROR: cannot hand the decision to make: {error}"])
+        withdraw(build_dir)
+        return ExitCode.ERROR
+    print_lines(
+        [
+            "the package's C modules build; its Rust modules are skipped by their "
+            'BUILD_EXCLUSIVE_CONFIG[#]="CONFIG_RUST" lines (DKMS 3.3 and newer)',
+            f"make arguments in {path}: (none)",
+        ]
+    )
+    return ExitCode.OK
+
+
+def run(args: PreBuildOptions) -> int:
     cwd = _cwd()
     given: Path | None = args.build_dir or cwd
     if given is None:
@@ -59,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     build_dir = given.absolute()
     # First of all: arguments an earlier run left must never outlive this one. Killed from
     # here on, the hook leaves none, and the MAKE line stops at its hook-did-not-run fallback.
-    withdraw(build_dir)
+    forget_earlier(build_dir)
     try:
         return _decide_and_hand_off(args, build_dir, cwd)
     except BaseException as error:  # a bug, or an interrupt: fail closed, then report it
@@ -84,12 +119,14 @@ def _fail_closed(build_dir: Path, error: BaseException) -> None:
         withdraw(build_dir)
 
 
-def _decide_and_hand_off(args: argparse.Namespace, build_dir: Path, cwd: Path | None) -> int:
+def _decide_and_hand_off(args: PreBuildOptions, build_dir: Path, cwd: Path | None) -> int:
     module = args.module or os.environ.get("module") or None
     excluded = _module_trees(build_dir, None if args.build_dir else cwd)
     policy = Policy(args.policy) if args.policy else None
     assessment, release, lines = decide_for_build(args, module, excluded, policy)
     decision = assessment.decision
+    if decision.verdict is Verdict.NO_RUST and not decision.build_may_proceed and _mixed_package(build_dir):
+        return _build_c_modules_only(build_dir)
     try:
         if decision.build_may_proceed:
             path = write_selection(build_dir, decision.make_args)

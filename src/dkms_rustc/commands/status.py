@@ -3,7 +3,6 @@ Rust module registered with DKMS, in one table. Toolchains are discovered and ex
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -18,6 +17,7 @@ from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Assessment, Request, assess, prepare_toolchains
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.fileio import exists, is_symlink
+from dkms_rustc.options import StatusOptions
 from dkms_rustc.output import print_lines
 from dkms_rustc.text import printable
 
@@ -157,7 +157,7 @@ def _module_json(module: DkmsModule) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: StatusOptions) -> int:
     try:
         settings = settings_from(args)
     except ConfigFileError as error:

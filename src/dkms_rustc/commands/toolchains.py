@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from dkms_rustc import report
 from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
 from dkms_rustc.engine import PROBE_BUDGET, Request, discover_toolchains
 from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.options import ToolchainsOptions
 from dkms_rustc.output import print_lines
 from dkms_rustc.runner import Deadline
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: ToolchainsOptions) -> int:
     try:
         settings = settings_from(args)
     except ConfigFileError as error:
