@@ -475,3 +475,32 @@ def test_a_users_tmpdir_never_holds_the_copy_rustc_reads(
     assert code == 0
     assert data["proofs"][str(_stable().rustc)]["ok"] is True  # type: ignore[index]
     assert ran and not any(str(user_tmp) in word for argv in ran for word in argv), ran
+
+
+def test_a_remembered_run_is_not_replayed_once_the_tree_became_a_users(
+    kernel_trees: dict[str, Path], base: Path
+) -> None:
+    """Warm replays (dkms_rustc.warm) compare owners and modes of everything a run examined:
+    a tree that became a user's after the run was remembered gets a full run that says so."""
+    tree = _copy_tree(kernel_trees["stable"], base / "tree")
+    build = base / "build"
+    build.mkdir()
+    argv = ["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(_conf(base)),
+            "--search", str(_stable().rustc.parent.parent)]  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+
+    def run() -> str:
+        result = subprocess.run(planted.hook_argv(*argv), capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    run()
+    time.sleep(1.1)  # older than the replay's one-second guard against same-tick changes
+    assert "not root-only" not in run()
+    from dkms_rustc import warm
+
+    assert any(path.name.startswith(warm.RECORD_PREFIX) for path in (base / "cache").iterdir())  # remembered
+    os.chown(tree / "rust", UID, UID)
+    said = run()
+    assert "the kernel build tree is not root-only" in said
+    assert "test compile skipped" in said
