@@ -79,6 +79,7 @@ def test_installed_files(package: Path) -> None:
         "/usr/share/dkms-rustc/build-environment",
         "/usr/share/dkms-rustc/module-override.conf",
         "/usr/share/man/man8/dkms-rustc.8.gz",
+        "/etc/apt/apt.conf.d/50dkms-rustc",  # the package-manager hook (upgrade-check)
     ):
         assert Path(path).is_file(), path
     page = subprocess.run(

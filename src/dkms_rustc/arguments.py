@@ -217,6 +217,35 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tools)
     tools.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
 
+    upgrade = sub.add_parser(
+        "upgrade-check",
+        help="the package-manager hook: warn when a transaction removes the rustc a kernel needs",
+        description="Run by apt (DPkg::Pre-Invoke / Post-Invoke) and pacman (PreTransaction / "
+        "PostTransaction hooks) around a package transaction. --before remembers which installed "
+        "kernels can build their Rust DKMS modules and with which rustc; --after looks again and, "
+        "for every kernel that could before and cannot now (the transaction removed or replaced "
+        "its rustc), prints a banner with the fix: reinstall and pin the old toolchain. Silent "
+        "when no Rust module is registered with DKMS.",
+        epilog=f"exit status:\n  {ExitCode.OK:<3} always, unless package_hook_fail = yes\n"
+        f"  {ExitCode.HOOK_FAILED:<3} package_hook_fail = yes and a kernel lost (--after) or would lose "
+        "(--before --changing-stdin) its rustc\n",
+        formatter_class=raw,
+    )
+    when = upgrade.add_mutually_exclusive_group(required=True)
+    when.add_argument("--before", action="store_true", help="before the transaction: remember the state")
+    when.add_argument("--after", action="store_true", help="after it: compare, and warn")
+    upgrade.add_argument(
+        "--changing-stdin",
+        action="store_true",
+        help="with --before: read the files the transaction will change from stdin, one a line "
+        "(pacman's NeedsTargets); with package_hook_fail = yes, exit 44 (which stops the "
+        "transaction) when they include the rustc an installed kernel's modules are built with",
+    )
+    _common(upgrade)
+    upgrade.add_argument("--dkms-tree", metavar="DIR", type=Path, default=DKMS_TREE, help=argparse.SUPPRESS)
+    upgrade.add_argument("--dkms-etc", metavar="DIR", type=Path, default=DKMS_ETC, help=argparse.SUPPRESS)
+    upgrade.add_argument("--modules-dir", metavar="DIR", action="append", type=Path, help=argparse.SUPPRESS)
+
     conf = sub.add_parser(
         "config",
         help="show the effective configuration and where each value came from",
@@ -243,6 +272,7 @@ _OPTIONS: dict[str, type[options.Common]] = {
     "env": options.EnvOptions,
     "toolchains": options.ToolchainsOptions,
     "config": options.ConfigOptions,
+    "upgrade-check": options.UpgradeCheckOptions,
 }
 
 

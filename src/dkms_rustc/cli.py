@@ -111,6 +111,10 @@ def _dispatch(options: Common) -> int:
         from dkms_rustc.commands import env as env_command
 
         return env_command.run(options)
+    if isinstance(options, kinds.UpgradeCheckOptions):
+        from dkms_rustc.commands import upgrade_check
+
+        return upgrade_check.run(options)
     assert isinstance(options, kinds.ToolchainsOptions)
     from dkms_rustc.commands import toolchains
 

@@ -64,6 +64,7 @@ GLOBAL_KEYS = (
     "rustup",
     "rustup_home",
     "kernel_hook_fail",
+    "package_hook_fail",
     *MODULE_KEYS,
 )
 SYSTEM_ONLY_KEYS = ("trusted_dir", "auto_install", "rustup", "rustup_home")
@@ -114,6 +115,11 @@ KEYS: dict[str, tuple[str, str]] = {
         "no",
         "make the kernel hook fail (and so the kernel package's configuration) when Rust modules "
         "would not build for a newly installed kernel",
+    ),
+    "package_hook_fail": (
+        "no",
+        "pacman: stop a transaction that would remove or replace the rustc an installed kernel needs "
+        "for its Rust DKMS modules; apt: report an error after one that did",
     ),
 }
 
@@ -166,6 +172,7 @@ class Settings:
     rustup: Path | None = None
     rustup_home: Path | None = None
     kernel_hook_fail: bool = False
+    package_hook_fail: bool = False
     origins: dict[str, str] = field(default_factory=dict)  # key -> where its value came from
 
 
@@ -209,6 +216,8 @@ def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
         return replace(settings, syslog=_boolean(value, where), origins=origins)
     if key == "kernel_hook_fail":
         return replace(settings, kernel_hook_fail=_boolean(value, where), origins=origins)
+    if key == "package_hook_fail":
+        return replace(settings, package_hook_fail=_boolean(value, where), origins=origins)
     if key == "auto_install":
         if value not in AUTO_INSTALL:
             raise ConfigFileError(

@@ -20,7 +20,7 @@ class ExitCode(enum.IntEnum):
     NO_METADATA = 41  # Rust is on, but the headers lack rust/*.rmeta, the crate metadata
     ERROR = 42  # nothing could be decided: kernel tree missing or unreadable, bad configuration
     INTERNAL_ERROR = 43  # a bug in dkms-rustc; pre-build still stops the module build
-    HOOK_FAILED = 44  # the kernel hook was told to fail (kernel_hook_fail = yes)
+    HOOK_FAILED = 44  # a hook was told to fail (kernel_hook_fail, package_hook_fail = yes)
     USAGE = 64  # bad command line (sysexits.h EX_USAGE)
     INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT), as shells report it
     NO_RUST = 77  # the kernel is built without Rust: DKMS's own "skipped"
@@ -35,7 +35,8 @@ exit status (the same for every command; none is one of DKMS's own, but 77, DKMS
   {ExitCode.ERROR:<3} error: nothing could be decided (kernel tree missing or unreadable, unusable
       configuration file, hand-off not writable)
   {ExitCode.INTERNAL_ERROR:<3} internal error: a bug in dkms-rustc (pre-build still stops the build)
-  {ExitCode.HOOK_FAILED:<3} check --kernel-hook: Rust modules will not build and kernel_hook_fail = yes
+  {ExitCode.HOOK_FAILED:<3} a hook told to fail did: check --kernel-hook (kernel_hook_fail = yes) when
+      Rust modules will not build, upgrade-check (package_hook_fail = yes) when a kernel loses its rustc
   {ExitCode.USAGE:<3} usage error: bad command line
   {ExitCode.NO_RUST:<3} no-rust: the kernel is built without Rust (DKMS's "skipped" status)
 """

@@ -28,7 +28,7 @@ class Platform:
 
     @property
     def family(self) -> str:
-        """One of ubuntu, debian, fedora, rhel, arch, suse, alpine, nixos, or unknown."""
+        """One of ubuntu, debian, fedora, rhel, arch, suse, gentoo, alpine, nixos, or unknown."""
         for family, names in _FAMILIES:
             if self.id in names:
                 return family
@@ -46,6 +46,7 @@ _FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rhel", ("rhel", "centos", "rocky", "almalinux", "ol")),
     ("arch", ("arch", "archlinux", "manjaro", "endeavouros")),
     ("suse", ("opensuse", "opensuse-tumbleweed", "opensuse-leap", "suse", "sles")),
+    ("gentoo", ("gentoo", "funtoo")),
     ("alpine", ("alpine",)),
     ("nixos", ("nixos",)),
 )
@@ -56,8 +57,11 @@ _BUILDERS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Red Hat "), "rhel"),
     (re.compile(r"^Arch Linux "), "arch"),
     (re.compile(r"^Alpine Linux "), "alpine"),
+    (re.compile(r"^gentoo$"), "gentoo"),  # dev-lang/rust's config.toml: description = "gentoo"
     (re.compile(r"^built from a source tarball$"), "source-tarball"),  # Debian, Ubuntu, NixOS, ...
 )
+# Builders that are also a distribution family (their package manager can install their build).
+_BUILDER_FAMILIES = ("fedora", "rhel", "arch", "gentoo", "alpine")
 _NAMES = {
     "ubuntu": "Ubuntu",
     "debian": "Debian",
@@ -65,6 +69,7 @@ _NAMES = {
     "rhel": "Red Hat Enterprise Linux",
     "arch": "Arch Linux",
     "suse": "openSUSE",
+    "gentoo": "Gentoo",
     "alpine": "Alpine Linux",
     "nixos": "NixOS",
 }
@@ -213,6 +218,15 @@ def _suse(version: RustcVersion) -> list[str]:
     return [f"zypper install rust{minor} (openSUSE packages each Rust release as rust1.XX)"]
 
 
+def _gentoo(version: RustcVersion) -> list[str]:
+    numbers = _numbers(version)
+    return [
+        f"emerge --ask --noreplace dev-lang/rust:{numbers} (Gentoo installs every Rust release in its own "
+        f"slot, /usr/lib/rust/{numbers}, beside the others; dkms-rustc finds it there, and its "
+        "library sources with USE=rust-src)"
+    ]
+
+
 def _alpine(version: RustcVersion) -> list[str]:
     package = _suffix_package_version(version)
     return [f"apk add rust={package} rust-src={package}"]
@@ -244,10 +258,8 @@ def install_rustc(expected_text: str, platform: Platform) -> list[str]:
         "only that distribution's package of exactly that version matches it: rustup's build of "
         f"{version.release} does not"
     ]
-    builder_family = {"fedora": "fedora", "rhel": "rhel", "arch": "arch", "alpine": "alpine"}.get(
-        builder or ""
-    )
-    if builder == "source-tarball" and family in ("fedora", "rhel", "arch", "alpine"):
+    builder_family = builder if builder in _BUILDER_FAMILIES else None
+    if builder == "source-tarball" and family in ("fedora", "rhel", "arch", "gentoo", "alpine"):
         # Debian, Ubuntu and Nix builds say "built from a source tarball"; the suffix has no
         # package version to name for another distribution's package manager.
         lines.append(
@@ -274,6 +286,8 @@ def install_rustc(expected_text: str, platform: Platform) -> list[str]:
         lines += _arch(version)
     elif family == "suse":
         lines += _suse(version)
+    elif family == "gentoo":
+        lines += _gentoo(version)
     elif family == "alpine":
         lines += _alpine(version)
     elif family == "nixos":
@@ -372,3 +386,59 @@ def root_owned_toolchain(
             "'trusted_dir = DIR' in /etc/dkms-rustc.conf (never from a module's dkms.conf or command line)"
         )
     return lines
+
+
+def keep_toolchain(expected_text: str, previous: str | None, platform: Platform) -> list[str]:
+    """How to get back, and keep, the rustc a kernel needs after a package transaction removed
+    or replaced it (a rolling upgrade): reinstall exactly that build, then pin it."""
+    version = parse_rustc_version(expected_text)
+    where = f" (it was {previous})" if previous else ""
+    if version is None:
+        return [f"reinstall the compiler that prints exactly {expected_text!r}{where} and keep it installed"]
+    if version.is_official_build:
+        return [
+            f"an official Rust build{where}: keep it beside newer ones with rustup, which installs "
+            "toolchains side by side: " + _official(version, platform)[0]
+        ]
+    family = platform.family
+    builder = builder_of(version)
+    foreign = builder == "source-tarball" and family not in ("debian", "ubuntu")
+    if foreign or (builder in _BUILDER_FAMILIES and builder != family):
+        return install_rustc(expected_text, platform)  # built elsewhere: nothing here to keep
+    package = _suffix_package_version(version)
+    numbers, minor = _numbers(version), _minor(version)
+    if family == "debian":
+        return [
+            f"reinstall the package that provided it{where} at the kernel's version and hold it: "
+            f"dpkg -S <that path> names the package, then apt install <package>=<version of {numbers}> "
+            "and apt-mark hold <package> (apt-mark unhold it once the kernel is rebuilt)"
+        ]
+    if family == "ubuntu":
+        return [
+            f"apt install rustc-{minor} rust-{minor}-src: Ubuntu installs these versioned packages "
+            "side by side, so a newer default rustc does not remove it"
+        ]
+    if family == "arch":
+        return [
+            "downgrade from pacman's cache: pacman -U "
+            f"/var/cache/pacman/pkg/rust-{package}-x86_64.pkg.tar.zst "
+            f"/var/cache/pacman/pkg/rust-src-{package}-any.pkg.tar.zst (else the Arch Linux Archive), then "
+            "keep it with 'IgnorePkg = rust rust-src' in /etc/pacman.conf until the kernel is rebuilt "
+            "with the new rustc"
+        ]
+    if family in ("fedora", "rhel"):
+        return [
+            f"dnf downgrade rust-{package} rust-src-{package}, then dnf versionlock add rust rust-src "
+            "(the versionlock plugin) until the kernel is rebuilt with the new rustc"
+        ]
+    if family == "suse":
+        return [
+            f"zypper install --oldpackage rust{minor}, then zypper addlock rust{minor} (openSUSE packages "
+            "each Rust release as rust1.XX)"
+        ]
+    if family == "gentoo":
+        return [
+            f"emerge --ask --noreplace dev-lang/rust:{numbers} puts the slot in @world, so "
+            "emerge --depclean no longer removes it"
+        ]
+    return [*install_rustc(expected_text, platform), "then keep that package from being upgraded"]

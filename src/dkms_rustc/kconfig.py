@@ -24,6 +24,15 @@ WANTED = (
     "CONFIG_BINDGEN_VERSION_TEXT",
     "CONFIG_RUSTC_VERSION",
     "CONFIG_RUSTC_LLVM_VERSION",
+    # The architecture, which says whose arch/<dir>/Makefile names the Rust target (kernel.py).
+    "CONFIG_ARM64",
+    "CONFIG_RISCV",
+    "CONFIG_LOONGARCH",
+    "CONFIG_X86",
+    "CONFIG_ARM",
+    "CONFIG_S390",
+    "CONFIG_PPC",
+    "CONFIG_UML",
 )
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024

@@ -414,12 +414,30 @@ def _target_spec(roots: tuple[Path, ...], notes: list[str]) -> targetspec.Target
 _RUST_TARGET_RE = re.compile(r"^\s*KBUILD_RUSTFLAGS\s*\+?:?=.*--target=([A-Za-z0-9_.-]+)\s*$")
 
 
-def _target_triple(roots: tuple[Path, ...], target_spec: Path | None) -> str | None:
+# The configuration symbol each architecture directory sets (arch/<dir>/Kconfig).
+_ARCH_SYMBOLS = (
+    ("CONFIG_ARM64", "arm64"),
+    ("CONFIG_RISCV", "riscv"),
+    ("CONFIG_LOONGARCH", "loongarch"),
+    ("CONFIG_X86", "x86"),
+    ("CONFIG_ARM", "arm"),
+    ("CONFIG_S390", "s390"),
+    ("CONFIG_PPC", "powerpc"),
+    ("CONFIG_UML", "um"),
+)
+
+
+def _config_arch(config: kconfig.KbuildConfig) -> str | None:
+    return next((name for symbol, name in _ARCH_SYMBOLS if config.enabled(symbol)), None)
+
+
+def _target_triple(roots: tuple[Path, ...], target_spec: Path | None, arch: str | None = None) -> str | None:
     """The built-in ``--target`` kbuild gives rustc where there is no scripts/target.json.
 
     arm64, riscv and loongarch name a triple in their ``arch/<arch>/Makefile``; headers ship
-    one architecture's directory. Only an unambiguous answer counts: one architecture, one
-    triple (a Makefile choosing between several by configuration is left alone).
+    one architecture's directory, a full build tree (a cross build's) all of them: then the
+    configuration's architecture (``arch``) says which. Only an unambiguous answer counts: one
+    architecture, one triple (a Makefile choosing between several by configuration is left alone).
     """
     if target_spec is not None:
         return None
@@ -430,6 +448,8 @@ def _target_triple(roots: tuple[Path, ...], target_spec: Path | None) -> str | N
             names = sorted(os.listdir(root / "arch"))
         except OSError:
             continue
+        if arch in names and len(names) > 1:
+            names = [arch]
         if len(names) > MAX_ARCHES:
             return None
         for name in names:
@@ -600,7 +620,7 @@ def read_kernel(
         min_bindgen=min_bindgen,
         minimums_source=minimums_source,
         target_spec=spec.path if spec is not None else None,
-        target_triple=_target_triple(roots, spec.path if spec is not None else None),
+        target_triple=_target_triple(roots, spec.path if spec is not None else None, _config_arch(config)),
         notes=tuple(notes),
         target_spec_data=spec.data if spec is not None else None,
         target_spec_problem=spec.problem if spec is not None else None,

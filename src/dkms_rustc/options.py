@@ -84,3 +84,15 @@ class ConfigOptions(Common):
 
     module: str | None = None
     json: bool = False
+
+
+@dataclass(frozen=True)
+class UpgradeCheckOptions(Common):
+    """``dkms-rustc upgrade-check``: the package-manager hook around a transaction."""
+
+    before: bool = False
+    after: bool = False
+    changing_stdin: bool = False  # --before: the files the transaction changes, on stdin
+    modules_dir: tuple[Path, ...] = ()
+    dkms_tree: Path = DKMS_TREE
+    dkms_etc: Path = DKMS_ETC

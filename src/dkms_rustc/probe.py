@@ -23,7 +23,7 @@ from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.runner import Deadline
 from dkms_rustc.text import is_plain_word
-from dkms_rustc.toolchains import CandidateKind, Found, Toolchain
+from dkms_rustc.toolchains import CandidateKind, Found, Toolchain, refusal
 from dkms_rustc.trust import untrusted_libraries_reason, untrusted_reason
 from dkms_rustc.versions import parse_bindgen_version, parse_rustc_version
 
@@ -242,6 +242,10 @@ def probe_all(
     to_run: list[tuple[int, list[str], list[object] | None]] = []
     memo: dict[str, object] = {}  # directories judged once per run
     for index, found in enumerate(founds):
+        refused = refusal(found)
+        if refused:
+            known.append(Toolchain(found=found, skipped=refused))
+            continue
         reason = _untrusted(found, trusted_dirs, cache, memo)
         if reason:
             known.append(_untrusted_toolchain(found, reason))

@@ -119,6 +119,28 @@ def _private_parent(preferred: str) -> str | None:
     return None
 
 
+def _foreign_proc_macros(kernel: KernelRust) -> str | None:
+    """Why no compiler here can test (or build) against this kernel: its proc macros are code
+    for another machine (arm64 headers on an x86_64 host), which rustc cannot load."""
+    from dkms_rustc.elfarch import foreign_objects, host_machine, machine_name
+
+    objects = [artifact.path for artifact in kernel.artifacts if artifact.path.name.endswith(".so")]
+    foreign = foreign_objects(objects)
+    if not foreign:
+        return None
+    host = host_machine()
+    assert host is not None
+    names = ", ".join(path.name for path, _ in foreign)
+    theirs = machine_name(foreign[0][1])
+    return (
+        f"test compile skipped: these are headers for another architecture: the kernel's proc "
+        f"macros ({names}) are {theirs} code and this machine is {machine_name(host)}, so no "
+        f"compiler here can load them; Rust modules for this kernel are built on the {theirs} "
+        "machine itself, or against headers from a cross build (whose proc macros are built for "
+        "the build machine); the selection rests on the exact version string"
+    )
+
+
 def first_error(stderr: str) -> tuple[str | None, str]:
     """The error code (``E0514``) and message of rustc's first error."""
     match = _ERROR_RE.search(stderr)
@@ -160,6 +182,9 @@ def prove(
     key = [compiler_key, kernel_key] if compiler_key and kernel_key else None
     if key is not None and cache.get("proof", key) == "ok":
         return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)")
+    foreign = _foreign_proc_macros(kernel)
+    if foreign:
+        return ProofResult(False, foreign, skipped=True)
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
         warm.spoil("the time for test compiles ran out")

@@ -3,8 +3,11 @@
 Discovery only lists files; :mod:`dkms_rustc.probe` learns what each one is. Places looked at:
 PATH (a rustup proxy there is replaced by the toolchains of its rustup home), every rustup
 home (RUSTUP_HOME, root's, the invoking sudo user's, the current user's), the distribution
-layouts (``/usr/bin/rustc``, Ubuntu's ``/usr/bin/rustc-1.XX`` and ``/usr/lib/rust-1.XX``),
-cargo-installed bindgen, and every directory given with ``--search`` or ``search =``.
+layouts (``/usr/bin/rustc`` of Debian, Fedora, openSUSE and Arch, Ubuntu's
+``/usr/bin/rustc-1.XX`` and ``/usr/lib/rust-1.XX``, Gentoo's slots ``/usr/lib/rust/<slot>`` and
+``/opt/rust-bin-<slot>``), cargo-installed bindgen, and every directory given with ``--search``
+or ``search =`` (kernel.org's LLVM+Rust toolchains are found there, unpacked anywhere). A
+compiler in a Nix store is listed but never used (:func:`refusal`).
 """
 
 from __future__ import annotations
@@ -20,16 +23,23 @@ from dkms_rustc.fileio import is_dir, is_file
 from dkms_rustc.runner import MINIMAL_PATH
 
 _PROXY_NAMES = frozenset({"rustup", "rustup-init"})
+_TOOL_NAMES = ("rustc*", "bindgen*")
+_MAX_TOOLCHAIN_DIRS = 200  # toolchain directories looked at below one search directory
 _DISTRIBUTION_RUSTC_GLOBS = (
-    "/usr/bin/rustc",
-    "/usr/bin/rustc-[0-9]*",
-    "/usr/lib/rust-[0-9]*/bin/rustc",
+    "/usr/bin/rustc",  # Debian, Fedora, RHEL, openSUSE, Arch; Gentoo's eselect-rust link
+    "/usr/bin/rustc-[0-9]*",  # Ubuntu's rustc-1.XX; Gentoo's rustc-<slot> links
+    "/usr/lib/rust-[0-9]*/bin/rustc",  # Ubuntu's versioned sysroots
+    "/usr/lib/rust/[0-9]*/bin/rustc",  # Gentoo's dev-lang/rust slots (/usr/lib/rust/<slot>)
+    "/opt/rust-bin-[0-9]*/bin/rustc",  # Gentoo's dev-lang/rust-bin slots
     "/usr/local/bin/rustc",
 )
 # Bounds, so that a hostile rustup home or --search directory cannot make discovery slow or
 # crowd out the places after it: a machine has a handful of compilers, a busy home some tens.
 MAX_PER_PLACE = 128  # toolchains of one rustup home, files of one pattern in one directory
 MAX_CANDIDATES = 1024  # of each kind, in all
+# NixOS builds out-of-tree modules as Nix derivations, not with DKMS: its compilers (wrapper
+# scripts in the store) are listed, never used.
+NIX_STORE = "/nix/store/"
 _DISTRIBUTION_BINDGEN_GLOBS = ("/usr/bin/bindgen", "/usr/bin/bindgen-[0-9]*", "/usr/local/bin/bindgen")
 
 
@@ -213,13 +223,19 @@ class _Collector:
                 self.add(kind, Path(path), origin)
 
     def search_dir(self, directory: Path, origin: str) -> None:
-        """A rustup home, a toolchain directory (with bin/) or a bin directory."""
+        """A rustup home, a toolchain directory (with bin/), a bin directory, or a directory
+        holding toolchain directories (``/opt`` with kernel.org's unpacked
+        ``llvm-<ver>-rust-<ver>-<arch>/`` trees, or several unpacked standalone installs)."""
         if is_dir(directory / "toolchains"):
             self.rustup_home(directory, origin)
         elif is_dir(directory / "bin"):
             self.bin_dir(directory / "bin", origin)
-        else:
+        elif any(glob.glob(os.path.join(glob.escape(str(directory)), name)) for name in _TOOL_NAMES):
             self.bin_dir(directory, origin)
+        else:
+            pattern = os.path.join(glob.escape(str(directory)), "*", "bin")
+            for bin_dir in sorted(glob.glob(pattern))[:_MAX_TOOLCHAIN_DIRS]:
+                self.bin_dir(Path(bin_dir), origin)
 
 
 def discover(
@@ -257,6 +273,17 @@ def discover(
         for directory in default_cargo_bins(env):
             collector.add(CandidateKind.BINDGEN, directory / "bindgen", "cargo install")
     return collector.result
+
+
+def refusal(found: Found) -> str | None:
+    """Why a discovered compiler is listed but never used, whatever it is: a Nix store's."""
+    if str(found.binary).startswith(NIX_STORE):
+        return (
+            "a Nix store compiler: on NixOS, out-of-tree kernel modules are built as Nix "
+            "derivations (boot.extraModulePackages, against the kernel's own linuxPackages), not "
+            "with DKMS, so dkms-rustc does not use it"
+        )
+    return None
 
 
 def resolve_pin_target(

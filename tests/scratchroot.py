@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A scratch root for package-manager tests: this machine's own root, seen through an overlay.
+
+``rpm --root``, ``pacman --root`` and ``dpkg --root`` install into any directory, but what they
+install (the tool, its hooks, a kernel-install plugin) needs a userland to run in: python3,
+/bin/sh, the real kernel-install, apt. An overlay mount whose lower layer is ``/`` and whose
+upper layer is a test directory gives exactly that: the machine as it is, plus whatever the
+test installs, and every write lands in the upper layer only. Each command runs in its own
+mount namespace (``unshare -m``) that mounts the overlay (and /proc, /dev) and then either
+runs the command with the root as a path argument or ``chroot``s into it; the upper layer
+keeps the state from one command to the next. Needs root and overlayfs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+SYSTEM_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL": "C"}
+
+_MOUNT = (
+    "set -e; r=$1; shift; mode=$1; shift; "
+    'mount -t overlay overlay -o "lowerdir=/,upperdir=$UPPER,workdir=$WORK" "$r"; '
+    'mount -t proc proc "$r/proc"; mount --rbind /dev "$r/dev"; '
+    'if [ "$mode" = chroot ]; then exec chroot "$r" "$@"; else exec "$@"; fi'
+)
+
+
+def available() -> str | None:
+    """None when scratch roots work here, else why not."""
+    if os.geteuid() != 0:
+        return "needs root (mount namespaces and overlayfs)"
+    for tool in ("unshare", "mount", "chroot"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+class ScratchRoot:
+    """``/`` plus what the test writes: ``path`` is where the root is seen inside a command."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.upper, self.work, self.path = base / "upper", base / "work", base / "root"
+        for directory in (self.upper, self.work, self.path):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def _run(
+        self,
+        mode: str,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None,
+        stdin: str | None,
+        timeout: float,
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {**SYSTEM_ENV, **(env or {}), "UPPER": str(self.upper), "WORK": str(self.work)}
+        return subprocess.run(
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                _MOUNT,
+                "sh",
+                str(self.path),
+                mode,
+                *argv,
+            ],
+            capture_output=True,
+            text=True,
+            env=environment,
+            input=stdin,
+            timeout=timeout,
+        )
+
+    def chroot(
+        self,
+        *argv: str,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the root (its ``/`` is the overlay)."""
+        return self._run("chroot", argv, env, stdin, timeout)
+
+    def outside(
+        self, *argv: str, env: Mapping[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` on the machine with the overlay mounted at :attr:`path` (``--root`` tools)."""
+        return self._run("outside", argv, env, None, timeout)
+
+    def upper_path(self, path: str, follow: bool = True) -> Path:
+        """Where ``path`` of the root lives in the upper layer. Links of the machine are followed
+        (``/lib`` -> ``usr/lib``): a real directory in the upper layer would hide the link.
+        ``follow=False`` takes the path as it is, to cover a link with a real directory."""
+        return self.upper / (os.path.realpath(path) if follow else path).lstrip("/")
+
+    def write(self, path: str, text: str, mode: int = 0o644) -> Path:
+        """Create a file in the root (in the upper layer), e.g. ``/etc/dkms-rustc.conf``."""
+        target = self.upper_path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        target.chmod(mode)
+        return target
+
+    def hide(self, path: str) -> None:
+        """Make ``path`` of the machine absent in the root (an overlay whiteout: a 0:0 device)."""
+        import stat
+
+        target = self.upper_path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+
+    def link_copy(self, source: Path, path: str, follow: bool = True) -> Path:
+        """A hard-linked copy of the tree ``source`` at ``path`` in the root: the same real files
+        (a compiler, library sources) arranged as another distribution arranges them."""
+        target = self.upper_path(path, follow)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-al", str(source), str(target)], check=True)
+        return target
+
+    def exists(self, path: str) -> bool:
+        """Whether the root holds ``path`` because the test put it there (upper layer)."""
+        return os.path.lexists(self.upper_path(path))
