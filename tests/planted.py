@@ -15,10 +15,13 @@ answer the version questions but misbehave in the test compile.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
 import struct
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 HOST = "x86_64-unknown-linux-gnu"
@@ -108,13 +111,145 @@ def fake_toolchain(
     return root
 
 
-def chown_tree(path: Path, uid: int = USER_UID, gid: int = USER_UID) -> None:
-    """``chown -R uid:gid path`` without following symbolic links."""
+@contextlib.contextmanager
+def public_base() -> Iterator[Path]:
+    """A fresh 0755 directory in /tmp, removed afterwards.
+
+    As root the tool reads a file others could have placed only when every user could read
+    it anyway (fileio's disclosure rule), as in a Debian /home/<user>. pytest's tmp_path lies
+    under /tmp/pytest-of-root, which every new pytest session on the machine makes 0700
+    again, so tests of a user's planted files use this instead."""
+    path = Path(tempfile.mkdtemp(prefix="dkms-rustc-test-", dir="/tmp"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- real ELF programs and libraries (gcc), for what the dynamic loader maps ----------------
+
+_PAYLOAD_C = """
+#include <stdio.h>
+__attribute__((constructor)) static void dkms_rustc_test_payload(void) {
+    FILE *marker = fopen(MARKER_PATH, "a");
+    if (marker) { fputs(LIBRARY_NAME " was loaded\\n", marker); fclose(marker); }
+}
+int dkms_rustc_test_payload_symbol(void) { return 0; }
+"""
+_DRIVER_C = """
+int dkms_rustc_driver(void) { return 0; }
+"""
+_PROGRAM_C = """
+#include <stdio.h>
+#include <string.h>
+extern int dkms_rustc_driver(void);
+int main(int argc, char **argv) {
+    FILE *marker = fopen(MARKER_PATH, "a");
+    if (marker) {
+        fprintf(marker, "ran: %s", argv[0]);
+        for (int i = 1; i < argc; i++) fprintf(marker, " %s", argv[i]);
+        fputc('\\n', marker);
+        fclose(marker);
+    }
+    if (argc > 1 && (!strcmp(argv[1], "-vV") || !strcmp(argv[1], "--version"))) fputs(ANSWER, stdout);
+    return dkms_rustc_driver();
+}
+"""
+
+
+def _c_string(text: str) -> str:
+    import json
+
+    return json.dumps(text)  # a valid C string literal for what these tests write
+
+
+def _gcc(output: Path, source: str, defines: dict[str, str], *flags: str) -> None:
+    import subprocess
+    import tempfile
+
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        import pytest
+
+        pytest.skip("gcc is not installed")
+    header = "".join(f"#define {name} {_c_string(value)}\n" for name, value in defines.items())
+    with tempfile.TemporaryDirectory() as tmp:
+        c_file = Path(tmp) / "source.c"
+        c_file.write_text(header + source)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([gcc, "-O0", "-o", str(output), str(c_file), *flags], check=True, capture_output=True)
+
+
+def payload_library(path: Path, marker: Path, soname: str | None = None) -> Path:
+    """A shared object whose constructor appends ``<name> was loaded`` to ``marker``."""
+    name = soname or path.name
+    _gcc(
+        path,
+        _PAYLOAD_C,
+        {"MARKER_PATH": str(marker), "LIBRARY_NAME": name},
+        "-shared",
+        "-fPIC",
+        f"-Wl,-soname,{name}",
+    )
+    return path
+
+
+def elf_toolchain(
+    root: Path,
+    version_text: str,
+    marker: Path,
+    *,
+    needs: str = "librt.so.1",
+    runpath: tuple[str, ...] = ("$ORIGIN/../lib",),
+    new_dtags: bool = True,
+    libcore_from: Path | None = None,
+) -> Path:
+    """A toolchain laid out like rustup's, made of real ELF files: ``bin/rustc`` (a program that
+    appends ``ran: ...`` to ``marker`` and answers ``-vV`` with ``version_text``, run path
+    ``runpath``) needs ``lib/librustc_driver-0123456789abcdef.so`` (run path $ORIGIN/../lib),
+    which needs ``lib/<needs>``: a payload whose constructor appends ``<needs> was loaded``."""
+    lib = root / "lib"
+    payload_library(lib / needs, marker)
+    dtags = "-Wl,--enable-new-dtags" if new_dtags else "-Wl,--disable-new-dtags"
+    driver = lib / "librustc_driver-0123456789abcdef.so"
+    _gcc(
+        driver, _DRIVER_C, {}, "-shared", "-fPIC", f"-Wl,-soname,{driver.name}", "-Wl,--no-as-needed",
+        f"-L{lib}", f"-l:{needs}", "-Wl,-rpath,$ORIGIN/../lib", dtags,
+    )  # fmt: skip
+    rpath = [f"-Wl,-rpath,{entry}" for entry in runpath]
+    _gcc(
+        root / "bin" / "rustc",
+        _PROGRAM_C,
+        {"MARKER_PATH": str(marker), "ANSWER": verbose_version(version_text)},
+        "-Wl,--no-as-needed", f"-L{lib}", f"-l:{driver.name}", *rpath, dtags,
+    )  # fmt: skip
+    if libcore_from is not None:
+        target = lib / "rustlib" / HOST / "lib"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(libcore_from, target / libcore_from.name)
+    return root
+
+
+def _own(path: str, uid: int, gid: int) -> None:
+    st = os.lstat(path)
+    if os.path.isfile(path) and not os.path.islink(path) and st.st_nlink > 1:
+        # A hard link (kerneltree links a toolchain's libcore into rust/): chowning it would
+        # chown the toolchain's own file. Give the tree its own copy first.
+        copy = path + ".own-copy"
+        shutil.copy2(path, copy)
+        os.replace(copy, path)
     os.chown(path, uid, gid, follow_symlinks=False)
+
+
+def chown_tree(path: Path, uid: int = USER_UID, gid: int = USER_UID) -> None:
+    """``chown -R uid:gid path`` without following symbolic links, and without touching what
+    a hard link shares with a file outside (each such file gets its own copy first)."""
+    _own(str(path), uid, gid)
     if path.is_dir() and not path.is_symlink():
         for dirpath, dirnames, filenames in os.walk(path):
             for name in [*dirnames, *filenames]:
-                os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+                _own(os.path.join(dirpath, name), uid, gid)
 
 
 def posix_acl_granting_write(uid: int) -> bytes:
@@ -201,6 +336,20 @@ def rustc_section(version: str) -> bytes:
 
 
 SYNTHETIC_VERSION = "rustc 1.95.0 (59807616e 2026-04-14)"
+# What Linux 7.2's scripts/generate_rust_target.rs writes for x86_64 (from a real build).
+X86_TARGET_JSON = """{
+    "arch": "x86_64",
+    "rustc-abi": "x86-softfloat",
+    "data-layout": "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-n8:16:32:64-S128",
+    "features": "-mmx,+soft-float",
+    "llvm-target": "x86_64-linux-gnu",
+    "supported-sanitizers": ["kcfi","kernel-address"],
+    "target-pointer-width": 64,
+    "emit-debug-gdb-scripts": false,
+    "frame-pointer": "may-omit",
+    "stack-probes": {"kind": "none"}
+}
+"""
 
 
 def synthetic_kernel_tree(dest: Path, version_text: str = SYNTHETIC_VERSION) -> Path:
@@ -226,7 +375,7 @@ def synthetic_kernel_tree(dest: Path, version_text: str = SYNTHETIC_VERSION) -> 
         "scripts/min-tool-version.sh": (
             'case "$1" in\nrustc)\n\techo 1.85.0\n\t;;\nbindgen)\n\techo 0.71.1\n\t;;\nesac\n'
         ),
-        "scripts/target.json": "{}\n",
+        "scripts/target.json": X86_TARGET_JSON,
     }
     for relative, content in files.items():
         path = dest / relative

@@ -323,6 +323,96 @@ def _status(how: str) -> Callable[[Setup], None]:
     return breaks
 
 
+def _all_metadata_name(version: str) -> Callable[[Setup], None]:
+    """Every rust/ file names ``version`` (the kernel's compiler, as its metadata says)."""
+
+    def breaks(s: Setup) -> None:
+        for path in (s.tree / "rust").glob("*.rmeta"):
+            path.write_bytes(planted.rmeta_header(10, version) + bytes(64))
+        (s.tree / "rust" / "libmacros.so").write_bytes(
+            planted.build_elf([(".rustc", 1, planted.rustc_section(version))])
+        )
+
+    return breaks
+
+
+def _auto_install(then: Callable[[Setup], None]) -> Callable[[Setup], None]:
+    """pre-build with ``auto_install = rustup`` in the system file (root's, in a root-only dir)."""
+
+    def breaks(s: Setup) -> None:
+        then(s)
+        system = s.base / "etc" / "dkms-rustc.conf"
+        system.parent.mkdir()
+        system.write_text(f"auto_install = rustup\nrustup = {s.base / 'no-rustup'}\n")
+        config.SYSTEM_CONFIG = system
+        s.command = "pre-build"
+
+    return breaks
+
+
+def _replace_in(relative: str, old: str, new: str) -> Callable[[Setup], None]:
+    def breaks(s: Setup) -> None:
+        path = s.tree / relative
+        path.write_text(path.read_text().replace(old, new))
+
+    return breaks
+
+
+LONG = "x" * 300  # more than a file name may have (255 bytes)
+
+
+def _long_component(option: str) -> Callable[[Setup], None]:
+    def breaks(s: Setup) -> None:
+        if option == "--kernel-dir":
+            s.tree = s.base / LONG
+        elif option == "--build-dir":
+            s.command = "pre-build"
+            s.build = s.base / LONG
+        elif option == "--config":
+            s.conf = s.base / LONG
+        else:
+            s.extra += [option, str(s.base / LONG)]
+
+    return breaks
+
+
+def _dkms_version_with_tilde(s: Setup) -> None:
+    """A Debian-style module version (1.0~rc1) in DKMS's build directory, and a refusal."""
+    s.command = "pre-build"
+    s.build = s.base / "dkms" / "hello" / "1.0~rc1" / "build"
+    s.build.mkdir(parents=True)
+    _fake_prints("rustc 1.0.0 (0000000 2020-01-01)")(s)
+
+
+def _two_matching_the_first_with_a_space(s: Setup) -> None:
+    spaced = planted.fake_toolchain(s.base / "tool chain", planted.SYNTHETIC_VERSION, s.marker)
+    s.extra = ["--search", str(spaced), *s.extra]  # first: it would be chosen on its version
+    s.command = "pre-build"
+
+
+def _bindgen_named_with_a_newline(s: Setup) -> None:
+    planted.fake_tool(s.toolchain / "bin" / "bindgen-0.72\n", "bindgen 0.72.1", s.marker)
+    s.command = "pre-build"
+
+
+def _status_over(dkms_tree: str) -> Callable[[Setup], None]:
+    def breaks(s: Setup) -> None:
+        modules = s.base / "modules"
+        (modules / "7.2.0-synthetic").mkdir(parents=True)
+        (modules / "7.2.0-synthetic" / "build").symlink_to(s.tree)
+        s.argv = ["status", "--config", str(s.conf), "--search", str(s.toolchain),
+                  "--dkms-tree", dkms_tree, "--modules-dir", str(modules)]  # fmt: skip
+
+    return breaks
+
+
+def _config_argv(*extra: str) -> Callable[[Setup], None]:
+    def breaks(s: Setup) -> None:
+        s.argv = ["config", "--config", str(s.conf), *extra]
+
+    return breaks
+
+
 def _with_spaces(s: Setup) -> None:
     spaced = s.base / "tool chain"
     s.toolchain.rename(spaced)
@@ -592,8 +682,113 @@ CASES = [
         "building with",
         _pre_build(lambda s: _replace(s.build / ARGS_FILE, "fifo")),
     ),
-    Case("pre-build, compiler path with a space", ERROR, "cannot carry", _pre_build(_with_spaces)),
+    Case("pre-build, compiler path with a space", REFUSED, "cannot carry", _pre_build(_with_spaces)),
     Case("pre-build, broken tree", ERROR, "does not exist", _pre_build(_kernel_dir("dangling"))),
+    # Crafted inputs that once ended in an internal error (issue 11).
+    Case(
+        "metadata names a nightly of 2026-02-30",
+        REFUSED,
+        "no installed rustc matches",
+        _all_metadata_name("rustc 1.97.0-nightly (e50aa6fba 2026-02-30)"),
+    ),
+    Case(
+        "metadata names a nightly of 2026-02-30, auto_install on",
+        REFUSED,
+        "auto_install: not attempted",
+        _auto_install(_all_metadata_name("rustc 1.97.0-nightly (e50aa6fba 2026-02-30)")),
+    ),
+    Case(
+        "min-tool-version.sh with 5000-digit versions",
+        OK,
+        "building with",
+        _write(
+            "scripts/min-tool-version.sh",
+            (
+                "case x in\nrustc)\n\techo 1."
+                + "9" * 5000
+                + ".0\n\t;;\nbindgen)\n\techo "
+                + "7" * 5000
+                + ".1.0\n\t;;\nesac\n"
+            ).encode(),
+        ),
+    ),
+    Case(
+        "CONFIG_RUSTC_LLVM_VERSION=0xfff...",
+        OK,
+        "building with",
+        _replace_in(
+            "include/config/auto.conf",
+            "CONFIG_RUSTC_LLVM_VERSION=220102",
+            "CONFIG_RUSTC_LLVM_VERSION=0x" + "f" * 5000,
+        ),
+    ),
+    Case(
+        "CONFIG_RUSTC_VERSION of 5000 digits",
+        OK,
+        "building with",
+        _replace_in(
+            "include/config/auto.conf", "CONFIG_RUSTC_VERSION=109500", "CONFIG_RUSTC_VERSION=" + "9" * 5000
+        ),
+    ),
+    Case("--kernel-dir with a 300-byte name", ERROR, "File name too long", _long_component("--kernel-dir")),
+    Case("--search with a 300-byte name", OK, "building with", _long_component("--search")),
+    Case(
+        "--build-dir with a 300-byte name",
+        ERROR,
+        "cannot hand the decision to make",
+        _long_component("--build-dir"),
+    ),
+    Case("--config with a 300-byte name", ERROR, "File name too long", _long_component("--config")),
+    Case(
+        "-k with 300 characters",
+        ERROR,
+        "is not a kernel release",
+        _argv("check", "-k", LONG, "--config", "{conf}"),
+    ),
+    Case("status --dkms-tree /proc", OK, "1 of 1 kernels can build", _status_over("/proc")),
+    Case(
+        "status --dkms-tree /proc/self/fd/0", OK, "1 of 1 kernels can build", _status_over("/proc/self/fd/0")
+    ),
+    Case(
+        "pre-build into a DKMS version with ~", REFUSED, "stopped before compiling", _dkms_version_with_tilde
+    ),
+    Case(
+        "pre-build, two matching compilers, the first under a path with a space",
+        OK,
+        "building with",
+        _two_matching_the_first_with_a_space,
+    ),
+    Case("pre-build, a bindgen named with a newline", OK, "building with", _bindgen_named_with_a_newline),
+    Case(
+        "config file with a vertical tab",
+        ERROR,
+        "control characters",
+        _config_text(b"policy = warn\x0bsearch = /tmp/evil\n"),
+    ),
+    Case(
+        "config file with a form feed",
+        ERROR,
+        "control characters",
+        _config_text(b"search_defaults = no\x0cpolicy = warn\n"),
+    ),
+    Case(
+        "config: a bad value in another module's section",
+        ERROR,
+        "policy must be one of",
+        _config_text(b"[module other]\npolicy = sometimes\n"),
+    ),
+    Case(
+        "config --module with a terminal escape",
+        ERROR,
+        "is not a DKMS module name",
+        _config_argv("--module", "x\x1b]0;T\x07"),
+    ),
+    Case(
+        "config: a bad value in another module's section, as config shows it",
+        ERROR,
+        "policy must be one of",
+        lambda s: (_config_text(b"[module other]\npolicy = sometimes\n")(s), _config_argv()(s)),
+    ),
 ]
 
 
@@ -628,7 +823,7 @@ def test_bad_input(
     assert code == case.expected, output
     assert case.text in output, output
     assert "Traceback" not in output and "internal error" not in output, output
-    if code != USAGE and setup.arguments()[0] != "status":  # status prints a table on stdout
+    if code != USAGE and setup.arguments()[0] not in ("status", "config"):  # tables on stdout
         assert output.startswith("dkms-rustc: "), output
         assert all(line.startswith("dkms-rustc: ") for line in output.splitlines()), output
     assert "\x1b" not in output  # nothing a terminal would interpret

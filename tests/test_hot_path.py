@@ -56,6 +56,7 @@ HEAVY = (
     "logging",
     "typing",
     "dkms_rustc.elfmeta",
+    "dkms_rustc.loader",  # the loader closure is remembered: a warm run reads no ELF file
 )
 
 # Runs the command line in a fresh interpreter and reports what it imported and tried to start.

@@ -13,7 +13,7 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,12 +47,13 @@ def tree(kernel_trees: dict[str, Path]) -> Path:
 
 
 @pytest.fixture
-def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    tmp_path.chmod(0o755)
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-    for name in ("RUSTUP_HOME", "CARGO_HOME", "SUDO_USER", "RUSTUP_TOOLCHAIN", "RUSTC"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
+def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A 0755 directory in /tmp (planted.public_base): what a user plants there is public."""
+    with planted.public_base() as path:
+        monkeypatch.setattr(config, "SYSTEM_CONFIG", path / "no-system.conf")
+        for name in ("RUSTUP_HOME", "CARGO_HOME", "SUDO_USER", "RUSTUP_TOOLCHAIN", "RUSTC"):
+            monkeypatch.delenv(name, raising=False)
+        yield path
 
 
 def _conf(base: Path, extra: str = "", *, defaults: bool = False) -> Path:
@@ -162,14 +163,60 @@ def _access_control_list_on_bin_dir(base: Path, marker: Path, libcore: bool) -> 
     return tc, tc / "bin" / "rustc", f"{tc / 'bin'} is writable by uid {UID} (access control list)"
 
 
-def _compiler_library_owned_by_user(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
-    """bin/rustc is root's, but the librustc_driver its run path loads is not."""
-    tc = _plant(base, marker, libcore)
-    driver = tc / "lib" / "librustc_driver-0123456789abcdef.so"
-    driver.parent.mkdir(parents=True, exist_ok=True)
-    driver.write_bytes(b"\x7fELF planted")
-    os.chown(driver, UID, UID)
-    return tc, tc / "bin" / "rustc", f"{driver} is owned by uid {UID}"
+def _elf(base: Path, marker: Path, libcore: bool, **options: object) -> Path:
+    """A real ELF toolchain (tests/planted.elf_toolchain): its lib/librt.so.1 is a payload whose
+    constructor writes to the marker, so a test sees whether it was ever loaded."""
+    return planted.elf_toolchain(
+        base / "tc", _stable().version_text, marker, libcore_from=_libcore() if libcore else None, **options
+    )  # type: ignore[arg-type]
+
+
+def _library_the_compiler_needs_owned_by_user(
+    base: Path, marker: Path, libcore: bool
+) -> tuple[Path, Path, str]:
+    """bin/rustc and librustc_driver are root's, but the librt.so.1 the driver needs is not."""
+    tc = _elf(base, marker, libcore)
+    os.chown(tc / "lib" / "librt.so.1", UID, UID)
+    return tc, tc / "bin" / "rustc", f"{tc / 'lib' / 'librt.so.1'} is owned by uid {UID}"
+
+
+def _library_linked_into_a_users_directory(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    tc = _elf(base, marker, libcore)
+    user = base / "home" / "user"
+    user.mkdir(parents=True)
+    shutil.move(str(tc / "lib" / "librt.so.1"), str(user / "librt.so.1"))
+    (tc / "lib" / "librt.so.1").symlink_to(user / "librt.so.1")
+    planted.chown_tree(base / "home")
+    return tc, tc / "bin" / "rustc", f"{base / 'home'} is owned by uid {UID}"
+
+
+def _user_dir(base: Path) -> Path:
+    user = base / "home" / "user" / "lib"
+    user.mkdir(parents=True)
+    planted.chown_tree(base / "home")
+    return user
+
+
+def _runpath_names_a_users_directory(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    """RUNPATH lists a user's (empty) directory before $ORIGIN/../lib: every library is found
+    in lib/, but the user could plant one that is found first."""
+    user = _user_dir(base)
+    tc = _elf(base, marker, libcore, runpath=(str(user), "$ORIGIN/../lib"))
+    return tc, tc / "bin" / "rustc", f"{base / 'home'} is owned by uid {UID}"
+
+
+def _old_rpath_names_a_users_directory(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    user = _user_dir(base)
+    tc = _elf(base, marker, libcore, runpath=(str(user), "$ORIGIN/../lib"), new_dtags=False)
+    return tc, tc / "bin" / "rustc", f"{base / 'home'} is owned by uid {UID}"
+
+
+def _runpath_into_a_directory_a_user_could_create(
+    base: Path, marker: Path, libcore: bool
+) -> tuple[Path, Path, str]:
+    user = _user_dir(base)
+    tc = _elf(base, marker, libcore, runpath=(str(user / "not-yet"), "$ORIGIN/../lib"))
+    return tc, tc / "bin" / "rustc", f"{base / 'home'} is owned by uid {UID}"
 
 
 PLANTS: dict[str, Callable[[Path, Path, bool], tuple[Path, Path, str]]] = {
@@ -181,7 +228,11 @@ PLANTS: dict[str, Callable[[Path, Path, bool], tuple[Path, Path, str]]] = {
     "symlink from a root dir into a user dir": _symlink_from_root_dir_into_user_dir,
     "linked toolchain in root's rustup home": _linked_toolchain_in_root_rustup_home,
     "access control list on the bin dir": _access_control_list_on_bin_dir,
-    "compiler library owned by a user": _compiler_library_owned_by_user,
+    "a library the compiler needs owned by a user": _library_the_compiler_needs_owned_by_user,
+    "a library linked into a user's directory": _library_linked_into_a_users_directory,
+    "RUNPATH names a user's directory": _runpath_names_a_users_directory,
+    "old-style RPATH names a user's directory": _old_rpath_names_a_users_directory,
+    "RUNPATH into a directory a user could create": _runpath_into_a_directory_a_user_could_create,
 }
 
 
@@ -230,6 +281,20 @@ def test_positive_control_a_root_owned_plant_does_run(
         runs = marker.read_text()
         assert (" -vV" in runs) is (not libcore)  # read from its files when it can be
         assert "--emit=metadata" in runs  # the test compile ran it
+
+
+def test_positive_control_a_root_owned_elf_toolchain_runs_and_loads_its_libraries(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ELF plants above, all root's: run (-vV and the test compile) and the payload library
+    is loaded, so the missing marker above means "never loaded"."""
+    marker = base / "MARKER"
+    tc = _elf(base, marker, libcore=False, runpath=(str(base / "root-lib"), "$ORIGIN/../lib"))
+    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc))
+    assert code == 0, _messages(data)
+    assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")  # type: ignore[index]
+    runs = marker.read_text()
+    assert "librt.so.1 was loaded" in runs and " -vV" in runs and "--emit=metadata" in runs
 
 
 BINDGEN_PLANTS = ("file owned by a user", "group-writable bin dir", "symlink from a root dir into a user dir")

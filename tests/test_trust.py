@@ -89,3 +89,99 @@ def test_a_user_trusts_their_own_files(root_dir: Path) -> None:
 
 def test_missing_file() -> None:
     assert "cannot be examined" in (untrusted_reason(Path("/nonexistent/rustc"), euid=0) or "")
+
+
+# -- walking a path as the kernel does (links and directories on the way) -------------------------
+
+
+@needs_root
+def test_a_users_link_in_a_sticky_directory_is_not_trusted(root_dir: Path) -> None:
+    """In /tmp-like directories a link's owner can replace it at any time."""
+    from dkms_rustc.trust import walk_problem
+
+    target = _binary(root_dir / "safe" / "bin")
+    sticky = root_dir / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    (sticky / "link").symlink_to(target)
+    assert walk_problem(str(sticky / "link"), euid=0) is None  # root's link: fine
+    os.chown(sticky / "link", 1000, 1000, follow_symlinks=False)
+    assert "is a symbolic link owned by uid 1000" in (walk_problem(str(sticky / "link"), euid=0) or "")
+
+
+@needs_root
+def test_a_missing_path_is_fine_only_where_nobody_else_can_create_it(root_dir: Path) -> None:
+    from dkms_rustc.trust import walk_problem
+
+    assert walk_problem(str(root_dir / "none" / "lib"), euid=0, directory=True, missing_ok=True) is None
+    (root_dir / "user").mkdir()
+    os.chown(root_dir / "user", 1000, 1000)
+    problem = walk_problem(str(root_dir / "user" / "none" / "lib"), euid=0, directory=True, missing_ok=True)
+    assert f"{root_dir / 'user'} is owned by uid 1000" in (problem or "")
+
+
+def test_dot_dot_after_a_link_is_resolved_as_the_kernel_does(root_dir: Path) -> None:
+    from dkms_rustc.trust import walk_problem
+
+    (root_dir / "real" / "bin").mkdir(parents=True)
+    _binary(root_dir / "real" / "lib")
+    (root_dir / "bin").symlink_to(root_dir / "real" / "bin")
+    # bin/../lib is real/lib (the link first, then ..), not root_dir/lib
+    assert walk_problem(str(root_dir / "bin" / ".." / "lib" / "rustc"), euid=0) is None
+    (root_dir / "real").chmod(0o777)
+    assert "real is writable by every user" in (
+        walk_problem(str(root_dir / "bin" / ".." / "lib" / "rustc"), euid=0) or ""
+    )
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("entries", "writer"),
+    [
+        (
+            [(0x01, 7, 0xFFFFFFFF), (0x04, 7, 0xFFFFFFFF), (0x10, 7, 0xFFFFFFFF), (0x20, 5, 0xFFFFFFFF)],
+            "group 0",
+        ),
+        (
+            [
+                (0x01, 7, 0xFFFFFFFF),
+                (0x04, 5, 0xFFFFFFFF),
+                (0x08, 7, 50),
+                (0x10, 7, 0xFFFFFFFF),
+                (0x20, 5, 0xFFFFFFFF),
+            ],
+            "group 50",
+        ),
+        (
+            [
+                (0x01, 7, 0xFFFFFFFF),
+                (0x02, 7, 1000),
+                (0x04, 5, 0xFFFFFFFF),
+                (0x10, 5, 0xFFFFFFFF),
+                (0x20, 5, 0xFFFFFFFF),
+            ],
+            None,
+        ),  # the mask takes the named user's write away
+    ],
+    ids=["owning group may write", "named group may write", "mask without write"],
+)
+def test_access_control_lists_are_read_whole(
+    entries: list[tuple[int, int, int]], writer: str | None, root_dir: Path
+) -> None:
+    import errno
+    import struct
+
+    path = _binary(root_dir / "bin")
+    (root_dir / "bin").chmod(0o775 if writer else 0o755)
+    value = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+    try:
+        os.setxattr(root_dir / "bin", "system.posix_acl_access", value)
+    except OSError as error:
+        if error.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            pytest.skip("no POSIX access control lists on this file system")
+        raise
+    reason = untrusted_reason(path, euid=0)
+    if writer is None:
+        assert reason is None
+    else:
+        assert f"is writable by {writer} (access control list)" in (reason or "")

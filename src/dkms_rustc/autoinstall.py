@@ -17,7 +17,12 @@ from pathlib import Path
 from dkms_rustc import runner
 from dkms_rustc.config import Settings
 from dkms_rustc.toolchains import home_of_uid
-from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
+from dkms_rustc.trust import (
+    is_inside_any,
+    untrusted_directory_reason,
+    untrusted_libraries_reason,
+    untrusted_reason,
+)
 from dkms_rustc.versions import parse_rustc_version, rustup_toolchain_names
 
 INSTALL_TIMEOUT = 900.0
@@ -74,10 +79,14 @@ def install(expected_text: str, settings: Settings) -> Outcome:
         )
     # rustup acts on the name it is called by, so the path is run as it is (not resolved): the
     # directory holding it must be root's as well, or the link could be swapped before it runs.
-    reason = untrusted_reason(program, trusted_dirs=settings.trusted_dirs) or (
-        None
-        if is_inside_any(program.parent, settings.trusted_dirs)
-        else untrusted_directory_reason(program.parent)
+    reason = (
+        untrusted_reason(program, trusted_dirs=settings.trusted_dirs)
+        or (
+            None
+            if is_inside_any(program.parent, settings.trusted_dirs)
+            else untrusted_directory_reason(program.parent)
+        )
+        or untrusted_libraries_reason(program, trusted_dirs=settings.trusted_dirs)
     )
     if reason:
         return Outcome(False, lines=[f"auto_install: not attempted: {program} is not trusted ({reason})"])

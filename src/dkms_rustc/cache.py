@@ -6,6 +6,11 @@ when it parses, names the same kind and key, and its checksum matches; anything 
 (truncated, foreign, from another version of this tool, or not owned by us when we are
 root) is ignored and recomputed. Writes go to a temporary file that is renamed into place,
 so concurrent hooks never see half a record.
+
+The cache is bounded: one run writes at most MAX_WRITES_PER_RUN records (a hostile tree
+with thousands of files must not fill the disk), and before its first write a run evicts the
+least recently written records while the directory holds more than MAX_RECORDS records or
+MAX_BYTES bytes (down to three quarters of either), plus temporary files left by killed runs.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 MAX_RECORD = 256 * 1024
+MAX_RECORDS = 4096
+MAX_BYTES = 32 * 1024 * 1024
+MAX_WRITES_PER_RUN = 256
+_STALE_TEMPORARY = 3600.0  # seconds after which a .tmp- file is a killed run's leftover
 
 
 def default_cache_dir() -> Path:
@@ -54,6 +63,7 @@ class Cache:
         self.directory = directory
         self.ignored: list[str] = []  # why records were not used, for -v
         self._checked = False
+        self._writes = 0
 
     def _ignore(self, why: str) -> None:
         """A record (or the whole cache) that could not be used: say so in -v, and do not let
@@ -82,6 +92,42 @@ class Cache:
                     return False
         return True
 
+    def _evict(self) -> None:
+        """Keep the directory within MAX_RECORDS and MAX_BYTES (oldest records go first)."""
+        import time
+
+        assert self.directory is not None
+        records: list[tuple[int, int, str]] = []  # (mtime_ns, size, name)
+        now = time.time()
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if entry.name.startswith(".tmp-"):
+                        if now - st.st_mtime > _STALE_TEMPORARY:
+                            with contextlib.suppress(OSError):
+                                os.unlink(os.path.join(self.directory, entry.name))
+                        continue
+                    if entry.name.endswith(".json"):
+                        records.append((st.st_mtime_ns, st.st_size, entry.name))
+        except OSError:
+            return
+        total = sum(size for _, size, _ in records)
+        if len(records) <= MAX_RECORDS and total <= MAX_BYTES:
+            return
+        records.sort()
+        count = len(records)
+        for _, size, name in records:
+            if count <= MAX_RECORDS * 3 // 4 and total <= MAX_BYTES * 3 // 4:
+                break
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.directory, name))
+            count -= 1
+            total -= size
+
     def _path(self, kind: str, key: object) -> Path:
         assert self.directory is not None
         digest = hashlib.sha256(_canonical([kind, key]).encode()).hexdigest()[:40]
@@ -92,7 +138,7 @@ class Cache:
             return None
         path = self._path(kind, key)
         try:
-            fd = open_regular_fd(path, follow_symlinks=False)
+            fd = open_regular_fd(path, follow_symlinks=False, private_ok=True)
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -126,9 +172,12 @@ class Cache:
 
     def put(self, kind: str, key: object, value: object) -> None:
         """Store a record; failure to store is silent (the cache is an optimisation)."""
-        if not self._usable():
+        if not self._usable() or self._writes >= MAX_WRITES_PER_RUN:
             return
         assert self.directory is not None
+        if self._writes == 0:
+            self._evict()
+        self._writes += 1
         body = [FORMAT, kind, key, value]
         record = {
             "format": FORMAT,

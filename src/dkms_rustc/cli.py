@@ -10,6 +10,7 @@ do), it always runs in full and records nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -20,8 +21,22 @@ if TYPE_CHECKING:
     from dkms_rustc.options import Common
 
 
+def _tolerant_streams() -> None:
+    """Never lose a line (or end in a traceback) to a terminal or pipe that cannot encode it
+    (LC_ALL=C without UTF-8, PYTHONIOENCODING=ascii): what cannot be encoded is escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command line (``sys.argv`` when none is given) and return its exit status."""
+    from dkms_rustc import fileio
+
+    fileio.forget()  # one command, one judgement of the directories it reads under
+    _tolerant_streams()
     if argv is not None:
         return _run(list(argv))
     from dkms_rustc import warm

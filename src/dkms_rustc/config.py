@@ -50,7 +50,8 @@ class Policy(str, enum.Enum):
 
 
 POLICIES = tuple(policy.value for policy in Policy)
-_SECTION_RE = re.compile(r"^\[\s*module\s+([A-Za-z0-9_.+@-]+)\s*\]$")
+MODULE_NAME_RE = re.compile(r"[A-Za-z0-9_.+@-]{1,128}")  # what a [module NAME] section may name
+_SECTION_RE = re.compile(r"^\[\s*module\s+([A-Za-z0-9_.+@-]{1,128})\s*\]$")
 _BOOLEANS = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 MODULE_KEYS = ("policy", "fallback_make_args", "proof", "require_bindgen", "pin")
 GLOBAL_KEYS = (
@@ -273,11 +274,15 @@ def _check_owner(path: Path, stat_result: os.stat_result) -> None:
 def parse(text: str, name: str, module: str | None, *, system: bool, base: Settings) -> Settings:
     settings = base
     section: str | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
+    # Lines end at \n only: str.splitlines() would also split at \v, \f and others, so one
+    # line could read as two here and as one to a person.
+    for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()
         where = f"{name}:{number}"
         if not line or line.startswith("#"):
             continue
+        if not line.replace("\t", " ").isprintable():
+            raise ConfigFileError(f"{where}: the line holds control characters (a line feed, escape, ...)")
         match = _SECTION_RE.match(line)
         if match:
             section = match.group(1)
@@ -297,6 +302,7 @@ def parse(text: str, name: str, module: str | None, *, system: bool, base: Setti
                 f"{where}: {key} is honoured only in {SYSTEM_CONFIG}, not in a file named on the command line"
             )
         if section is not None and section != module:
+            _apply(Settings(), key, value, where)  # validated even where it does not apply
             continue
         settings = _apply(settings, key, value, where if section is None else f"{where} [module {section}]")
     return settings
@@ -310,7 +316,9 @@ def load(path: Path | None, module: str | None) -> Settings:
         files.append((path, False))
     for file_path, system in files:
         try:
-            fd = open_regular_fd(file_path)
+            # The system file is judged by _check_owner (root-only or refused); a file named on
+            # the command line also by the disclosure rule: its lines are quoted in errors.
+            fd = open_regular_fd(file_path, private_ok=system)
         except FileNotFoundError:
             if system:
                 continue

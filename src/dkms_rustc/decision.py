@@ -423,7 +423,7 @@ def _llvm_warning(kernel: KernelRust, rustc: Toolchain) -> tuple[str, ...]:
     if kernel.llvm_major is None or not rustc.llvm_version:
         return ()
     major = rustc.llvm_version.split(".")[0]
-    if not major.isdigit() or int(major) == kernel.llvm_major:
+    if not major.isdigit() or len(major) > 9 or int(major) == kernel.llvm_major:
         return ()
     return (
         f"the selected rustc uses LLVM {rustc.llvm_version}, the kernel was built with LLVM "

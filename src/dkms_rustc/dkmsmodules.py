@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dkms_rustc.fileio import read_prefix
+from dkms_rustc.fileio import is_dir, is_symlink, read_prefix
 
 _ASSIGNMENT_RE = re.compile(
     r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)(?:\[[ \t]*([0-9]{1,4})[ \t]*\])?=(.*)$", re.MULTILINE
@@ -173,17 +173,17 @@ def _builds(module_dir: Path, version_dir: Path) -> tuple[Build, ...]:
     except OSError:
         return ()
     for kernel in kernels:
-        if kernel in ("source", "build", "tarball") or not (version_dir / kernel).is_dir():
+        if kernel in ("source", "build", "tarball") or not is_dir(version_dir / kernel):
             continue
         try:
             arches = sorted(os.listdir(version_dir / kernel))
         except OSError:
             continue
         for arch in arches:
-            if not (version_dir / kernel / arch).is_dir():
+            if not is_dir(version_dir / kernel / arch):
                 continue
             link = module_dir / f"kernel-{kernel}-{arch}"
-            installed = link.is_symlink() and os.path.realpath(link) == os.path.realpath(
+            installed = is_symlink(link) and os.path.realpath(link) == os.path.realpath(
                 version_dir / kernel / arch
             )
             builds.append(Build(kernel, arch, installed))
@@ -200,7 +200,7 @@ def registered_modules(tree: Path, etc: Path) -> list[DkmsModule]:
         return modules
     for name in names:
         module_dir = tree / name
-        if not module_dir.is_dir() or name.startswith("."):
+        if not is_dir(module_dir) or name.startswith("."):
             continue
         try:
             versions = sorted(os.listdir(module_dir))
@@ -208,10 +208,10 @@ def registered_modules(tree: Path, etc: Path) -> list[DkmsModule]:
             continue
         for version in versions:
             version_dir = module_dir / version
-            if version.startswith("kernel-") or not version_dir.is_dir() or version_dir.is_symlink():
+            if version.startswith("kernel-") or not is_dir(version_dir) or is_symlink(version_dir):
                 continue
             source = version_dir / "source"
-            if not source.is_dir():
+            if not is_dir(source):
                 continue
             reasons, uses = rust_reasons(name, version, source, etc)
             modules.append(

@@ -6,7 +6,6 @@ The commands share this; each step is in its own module and only this one sequen
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,8 +14,10 @@ from dkms_rustc import fixes, hints
 from dkms_rustc.cache import Cache
 from dkms_rustc.config import Settings, applicable_pin
 from dkms_rustc.decision import Reason, Verdict
+from dkms_rustc.fileio import is_dir
 from dkms_rustc.kconfig import ConfigError
 from dkms_rustc.kernel import KernelRust, KernelTreeError, build_dir_for_release, read_kernel
+from dkms_rustc.kernel import is_kernel_release as kernel_release_shape
 from dkms_rustc.probe import PROBE_TIMEOUT, probe_all, probe_rustc
 from dkms_rustc.proof import PROOF_TIMEOUT, ProofResult, prove
 from dkms_rustc.runner import Deadline
@@ -27,7 +28,6 @@ from dkms_rustc.toolchains import Discovery, Toolchain, default_rustup_homes, di
 # asked all at once) plus PROOF_BUDGET (test compiles, one candidate after the other).
 PROBE_BUDGET = PROBE_TIMEOUT + 1.0
 PROOF_BUDGET = PROOF_TIMEOUT + 2.0
-_RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Request:
 
 def is_kernel_release(text: str) -> bool:
     """A name ``/lib/modules/<release>`` can hold: no slashes, no ``..``, no spaces or controls."""
-    return bool(_RELEASE_RE.match(text)) and len(text) <= 256
+    return kernel_release_shape(text)  # one rule, in kernel.py (also for releases read from trees)
 
 
 def kernel_location(kernel_dir: Path | None, kernelrelease: str | None) -> Path:
@@ -99,7 +99,7 @@ def prepare_toolchains(request: Request, settings: Settings, cache: Cache) -> Pr
 def _pin_homes(request: Request, settings: Settings) -> list[Path]:
     homes = [settings.rustup_home] if settings.rustup_home else []
     homes += [
-        directory for directory in (*request.search, *settings.search) if (directory / "toolchains").is_dir()
+        directory for directory in (*request.search, *settings.search) if is_dir(directory / "toolchains")
     ]
     if settings.search_defaults or not homes:
         homes += default_rustup_homes(os.environ)
@@ -188,7 +188,7 @@ def assess(
         return Assessment(decisions.error_decision(headline, Reason.NOT_A_RELEASE, settings.policy))
     tree = kernel_location(request.kernel_dir, release)
     try:
-        kernel = read_kernel(tree, cache, release)
+        kernel = read_kernel(tree, cache, release, settings.trusted_dirs)
     except (KernelTreeError, ConfigError) as error:
         return Assessment(worded(_unreadable_kernel(request, settings, error), platform))
 

@@ -5,6 +5,13 @@ configuration and cache) may be damaged or planted: a FIFO would block ``open`` 
 character device such as ``/dev/zero`` never ends, a directory cannot be read. Files are
 therefore opened non-blocking and checked with ``fstat`` on the open descriptor (no race with
 a rename), and only regular files are read, up to a limit.
+
+As root, what is read may end up in messages, make.log and the hand-off files, which others
+can read: a kernel tree a user controls could hold ``include/config/kernel.release`` as a link
+to a root-only key. So as root a file is read only when every user could read it anyway (the
+opened file has the read bit for others and every directory above it the search bit) or when
+nobody but root could have put it where it was found (:func:`dkms_rustc.trust.walk_problem`
+of the path as given); otherwise :class:`NotPublicError`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,56 @@ class NotRegularFileError(OSError):
     """The path names something that is not a regular file (a FIFO, device, socket, directory)."""
 
 
+class NotPublicError(OSError):
+    """As root: the file is private and someone other than root could have put it there."""
+
+
+# Directories every user may search, judged once per command (cli.main empties it): a warm
+# run reads some tens of files under the same few directories.
+_searchable: dict[str, bool] = {}
+_walked: dict[str, object] = {}  # trust.walk_problem's findings, for the same reason
+
+
+def forget() -> None:
+    """Judge directories afresh (a new command starts)."""
+    _searchable.clear()
+    _walked.clear()
+
+
+def _searchable_by_all(directory: str) -> bool:
+    if directory in _searchable:
+        return _searchable[directory]
+    try:
+        allowed = bool(os.stat(directory).st_mode & stat.S_IXOTH)
+    except OSError:
+        allowed = False
+    parent = os.path.dirname(directory)
+    if allowed and parent != directory:
+        allowed = _searchable_by_all(parent)
+    _searchable[directory] = allowed
+    return allowed
+
+
+def _disclosure_problem(fd: int, mode: int, path: str | os.PathLike[str]) -> str | None:
+    """Why root must not read the file open on ``fd`` (None when it may)."""
+    if mode & stat.S_IROTH:
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")  # what was opened, not what the name says now
+        except OSError:
+            real = os.path.realpath(path)
+        if real.startswith("/") and _searchable_by_all(os.path.dirname(real)):
+            return None
+    from dkms_rustc.trust import walk_problem  # only a private file gets here
+
+    problem = walk_problem(os.path.abspath(path), memo=_walked)
+    if problem is None:
+        return None
+    return (
+        f"is readable only by root (or its owner), and {problem}: as root, dkms-rustc reads such a "
+        "file only where nobody but root can have put it"
+    )
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
@@ -34,8 +91,13 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
-def open_regular_fd(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> int:
-    """An O_RDONLY descriptor of the regular file ``path``; OSError otherwise (never blocks)."""
+def open_regular_fd(
+    path: str | os.PathLike[str], *, follow_symlinks: bool = True, private_ok: bool = False
+) -> int:
+    """An O_RDONLY descriptor of the regular file ``path``; OSError otherwise (never blocks).
+
+    As root, also NotPublicError for a private file others could have placed (module doc);
+    ``private_ok`` for files the caller vouches for itself (its root-only cache)."""
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     if not follow_symlinks:
         flags |= os.O_NOFOLLOW
@@ -52,6 +114,10 @@ def open_regular_fd(path: str | os.PathLike[str], *, follow_symlinks: bool = Tru
             kind = _kind(mode)
             code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
             raise NotRegularFileError(code, f"is {kind}, not a regular file", str(path))
+        if not private_ok and os.geteuid() == 0:
+            problem = _disclosure_problem(fd, mode, path)
+            if problem:
+                raise NotPublicError(errno.EACCES, problem, str(path))
         # Reads of a regular file never block; clear the flag so nothing else is surprised.
         os.set_blocking(fd, True)
     except BaseException:
@@ -69,6 +135,35 @@ def read_prefix(path: str | os.PathLike[str], limit: int) -> bytes:
     """At most ``limit`` bytes from the start of the regular file ``path``."""
     with open_regular(path) as stream:
         return stream.read(limit)
+
+
+def mode_of(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> int | None:
+    """``st_mode`` of ``path``, None when it cannot be examined for any reason (missing, a
+    name too long, a loop, no permission, a NUL byte): pathlib's exists() and is_dir()
+    raise for several of these, which a hostile name must never turn into a traceback."""
+    try:
+        return os.stat(path, follow_symlinks=follow_symlinks).st_mode
+    except (OSError, ValueError):
+        return None
+
+
+def is_dir(path: str | os.PathLike[str]) -> bool:
+    mode = mode_of(path)
+    return mode is not None and stat.S_ISDIR(mode)
+
+
+def is_file(path: str | os.PathLike[str]) -> bool:
+    mode = mode_of(path)
+    return mode is not None and stat.S_ISREG(mode)
+
+
+def exists(path: str | os.PathLike[str]) -> bool:
+    return mode_of(path) is not None
+
+
+def is_symlink(path: str | os.PathLike[str]) -> bool:
+    mode = mode_of(path, follow_symlinks=False)
+    return mode is not None and stat.S_ISLNK(mode)
 
 
 def write_atomically(path: str | os.PathLike[str], data: str | bytes, mode: int = 0o644) -> None:

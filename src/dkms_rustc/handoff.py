@@ -89,6 +89,12 @@ def refusal_makefile(lines: Sequence[str], last: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def forget_earlier(build_dir: Path) -> None:
+    """Before deciding: remove an earlier run's ``dkms-rustc.make-args``, so that a run killed
+    before it writes its own leaves none (the MAKE line then stops at its fallback)."""
+    remove_quietly(build_dir / ARGS_FILE)
+
+
 def withdraw(build_dir: Path) -> bool:
     """After a failed hand-off: remove an older ``dkms-rustc.make-args``, so that the MAKE line
     falls back to its ``-f /nonexistent/...`` and stops instead of using stale arguments.

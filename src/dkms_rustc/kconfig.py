@@ -36,6 +36,7 @@ WANTED = (
 )
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_NUMBER = 10**9  # CONFIG_RUSTC_VERSION and CONFIG_RUSTC_LLVM_VERSION are six digits
 
 
 class ConfigError(Exception):
@@ -56,13 +57,16 @@ class KbuildConfig:
         return self.values.get(name) in ("y", "m")
 
     def number(self, name: str) -> int | None:
+        """An integer (decimal or 0x hex) from 0 to MAX_NUMBER; None when absent or not one
+        (``CONFIG_RUSTC_LLVM_VERSION=0xfff...`` is not a version anyone could print)."""
         raw = self.values.get(name)
-        if raw is None:
+        if raw is None or len(raw) > 20:
             return None
         try:
-            return int(raw, 0)
+            value = int(raw, 0)
         except ValueError:
             return None
+        return value if 0 <= value <= MAX_NUMBER else None
 
 
 def unquote(raw: str) -> str:

@@ -7,16 +7,21 @@ ground truth, the compiler string stored in the crate metadata under ``rust/``.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dkms_rustc import kconfig
+from dkms_rustc import kconfig, targetspec
 from dkms_rustc.cache import Cache, file_identity
-from dkms_rustc.fileio import NotRegularFileError, read_prefix
+from dkms_rustc.fileio import NotPublicError, NotRegularFileError, mode_of, read_prefix
+from dkms_rustc.fileio import is_dir as _is_dir
+from dkms_rustc.fileio import is_file as _is_file
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
+from dkms_rustc.trust import is_inside_any, untrusted_libraries_reason, walk_problem
 from dkms_rustc.versions import kbuild_version_text, release_numbers
 
 # Minimum tool versions by kernel (scripts/min-tool-version.sh), for trees that lack the script.
@@ -27,20 +32,37 @@ _BUILTIN_MINIMUMS: tuple[tuple[tuple[int, int], str, str], ...] = (
     ((6, 1), "1.62.0", "0.56.0"),
 )
 _EXTERN_RE = re.compile(
-    r"--extern[ =](?:(?:force|noprelude|priv)(?:,(?:force|noprelude|priv))*:)?([A-Za-z_]\w*)"
+    r"--extern[ =](?:(?:force|noprelude|priv)(?:,(?:force|noprelude|priv))*:)?([A-Za-z_]\w{0,63})(?!\w)"
 )
 # Line-local patterns ([ \t], not \s, around ^ and $): \s would span lines and make a file of
 # blank lines cost quadratic time.
 _INCLUDE_RE = re.compile(r"^[ \t]*-?include[ \t]+(\S+)[ \t\r]*$", re.MULTILINE)
-_MAKE_C_RE = re.compile(r"(?:^|\s)-C\s*(\S+)")
+_MAKE_C_RE = re.compile(r"(?:^|[ \t])-C[ \t]*([^\s]+)", re.MULTILINE)
 _MIN_TOOL_LABEL_RE = re.compile(r"^\s*(rustc|bindgen)\)\s*$")
 _MIN_TOOL_BLOCK_LINES = 40
-_ECHO_VERSION_RE = re.compile(r"\becho\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
+# At most 9 digits a number: more is no version, and Python refuses to convert 4300 digits.
+_ECHO_VERSION_RE = re.compile(r"\becho\s+([0-9]{1,9}\.[0-9]{1,9}(?:\.[0-9]{1,9})?)(?![0-9])")
 _MAX_MAKEFILE = 1024 * 1024
+# Bounds on what a hostile tree can make this module do (real trees: 2 roots, 10 crates, 48
+# entries in rust/, 12 crate files, 1 architecture).
+MAX_ROOTS = 4
+MAX_INCLUDES = 64  # include / -C targets looked at in the Makefile
+MAX_CRATES = 128
+MAX_RUST_ENTRIES = 4096
+MAX_ARTIFACTS = 256
+MAX_ARCHES = 64
+_RELEASE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,199}")
+_UNLISTABLE = "cannot be listed"
+_CRATE_SUFFIXES = (".rmeta", ".rlib", ".so")  # what rustc's crate locator may open in -L rust
 
 
 class KernelTreeError(Exception):
     """The kernel build tree is missing or too incomplete to say anything about Rust."""
+
+
+def is_kernel_release(text: str) -> bool:
+    """A name ``/lib/modules/<release>`` can hold: letters, digits and ``._+~-``, at most 200."""
+    return _RELEASE_RE.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,13 @@ class KernelRust:
     target_spec: Path | None
     target_triple: str | None  # a built-in target from arch/<arch>/Makefile (arm64, riscv, ...)
     notes: tuple[str, ...] = field(default=())
+    # The bytes of target_spec that were checked (the test compile gets a copy of exactly
+    # these), and why they must not reach rustc.
+    target_spec_data: bytes | None = None
+    target_spec_problem: str | None = None
+    # Why rustc must not load this tree's code (rust_dir, resolved once, and what it holds are
+    # not root-only); None when the test compile may run.
+    code_problem: str | None = None
 
     @property
     def has_metadata(self) -> bool:
@@ -101,18 +130,32 @@ def _read_small(path: Path, limit: int = _MAX_MAKEFILE) -> str | None:
         return None
 
 
+_mode = mode_of
+
+
 def tree_roots(tree: Path) -> tuple[Path, ...]:
-    """The build dir, then any tree its Makefile delegates to (Debian's split ``-common`` headers)."""
+    """The build dir, then any tree its Makefile delegates to (Debian's split ``-common`` headers).
+
+    Linear and bounded whatever the Makefile holds: at most MAX_INCLUDES targets are looked
+    at, at most MAX_ROOTS roots kept."""
     roots = [tree]
+    seen = {str(tree)}
     text = _read_small(tree / "Makefile")
-    if text:
-        for match in list(_INCLUDE_RE.finditer(text)) + list(_MAKE_C_RE.finditer(text)):
+    if not text:
+        return tuple(roots)
+    looked = 0
+    for pattern in (_INCLUDE_RE, _MAKE_C_RE):
+        for match in pattern.finditer(text):
             target = match.group(1)
             if "$" in target:
                 continue
+            looked += 1
+            if looked > MAX_INCLUDES or len(roots) >= MAX_ROOTS:
+                return tuple(roots)
             candidate = (tree / target).parent if target.endswith("Makefile") else tree / target
             candidate = Path(os.path.normpath(candidate))
-            if candidate.is_dir() and candidate not in roots:
+            if str(candidate) not in seen and _is_dir(candidate):
+                seen.add(str(candidate))
                 roots.append(candidate)
     return tuple(roots)
 
@@ -120,7 +163,7 @@ def tree_roots(tree: Path) -> tuple[Path, ...]:
 def _find(roots: tuple[Path, ...], relative: str) -> Path | None:
     for root in roots:
         path = root / relative
-        if path.exists():
+        if os.path.lexists(path) and _mode(path) is not None:
             return path
     return None
 
@@ -130,17 +173,29 @@ _KERNELVARIABLES_RE = re.compile(
 )
 
 
-def _read_kernelrelease(roots: tuple[Path, ...]) -> str | None:
+def _read_kernelrelease(roots: tuple[Path, ...], notes: list[str]) -> str | None:
     """The release the tree builds for. Debian's split headers override it in .kernelvariables
     (their include/config/kernel.release holds the upstream version, not the package's)."""
-    variables = _read_small(roots[0] / ".kernelvariables", 64 * 1024)
+    variables = _read_text(roots[0] / ".kernelvariables", 64 * 1024, notes)
     match = _KERNELVARIABLES_RE.search(variables) if variables else None
-    if match:
+    if match and is_kernel_release(match.group(1)):
         return match.group(1)
     path = _find(roots, "include/config/kernel.release")
-    text = _read_small(path, 256) if path else None
+    text = _read_text(path, 256, notes) if path else None
     release = text.strip() if text else ""
-    return release if release and release.isprintable() and " " not in release else None
+    # Only a release is ever printed or written into a hand-off file, never other text.
+    return release if is_kernel_release(release) else None
+
+
+def _read_text(path: Path, limit: int, notes: list[str]) -> str | None:
+    """Like _read_small, but a file withheld by the disclosure rule is noted (why it was not read)."""
+    try:
+        return read_prefix(path, limit).decode("utf-8", "replace")
+    except NotPublicError as error:
+        notes.append(f"{path} {error.strerror}; it was not read")
+        return None
+    except OSError:
+        return None
 
 
 def _load_config(
@@ -156,7 +211,7 @@ def _load_config(
             continue
         try:
             config = kconfig.read_config(path)
-        except NotRegularFileError as error:
+        except (NotRegularFileError, NotPublicError) as error:
             tried.append(f"{path} {error.strerror}")
         except OSError as error:
             tried.append(f"{path} cannot be read ({error.strerror})")
@@ -172,31 +227,64 @@ def _load_config(
     )
 
 
-def _read_artifacts(rust_dir: Path, cache: Cache) -> tuple[Artifact, ...]:
+def _list_rust_dir(rust_dir: Path, notes: list[str]) -> tuple[list[str], str | None]:
+    """The crate files in ``rust_dir`` (names, sorted), and why the listing cannot be judged
+    whole (too many entries): then no test compile loads anything from it."""
+    names: list[str] = []
     try:
-        names = sorted(os.listdir(rust_dir))
+        with os.scandir(rust_dir) as entries:
+            for count, entry in enumerate(entries):
+                if count >= MAX_RUST_ENTRIES:
+                    problem = f"{rust_dir} holds more than {MAX_RUST_ENTRIES} entries"
+                    notes.append(f"{problem}; only the first ones were looked at")
+                    return sorted(names), problem
+                if entry.name.endswith(_CRATE_SUFFIXES):
+                    names.append(entry.name)
     except OSError as error:
-        return (Artifact(rust_dir, None, f"cannot be listed ({error.strerror})"),)
+        return [], f"{rust_dir} {_UNLISTABLE} ({error.strerror})"
+    return sorted(names), None
+
+
+def _read_artifacts(rust_dir: Path, names: list[str], cache: Cache, notes: list[str]) -> tuple[Artifact, ...]:
+    """What wrote each .rmeta and .so, each file read once (hard links: once per inode)."""
     artifacts: list[Artifact] = []
-    for name in names:
+    by_inode: dict[tuple[int, int], Artifact] = {}
+    wanted = [name for name in names if name.endswith((".rmeta", ".so"))]
+    if len(wanted) > MAX_ARTIFACTS:
+        notes.append(f"{rust_dir} holds {len(wanted)} crate files; only the first {MAX_ARTIFACTS} were read")
+        wanted = wanted[:MAX_ARTIFACTS]
+    for name in wanted:
         path = rust_dir / name
-        if name.endswith(".rmeta"):
-            try:
-                artifacts.append(Artifact(path, read_rmeta_version(path)))
-            except NotRegularFileError as error:
-                artifacts.append(Artifact(path, None, error.strerror))
-            except OSError as error:
-                artifacts.append(Artifact(path, None, f"cannot be read ({error.strerror})"))
-            except MetadataError as error:
-                artifacts.append(Artifact(path, None, str(error)))
-        elif name.endswith(".so"):
-            artifacts.append(_read_proc_macro(path, cache))
+        try:
+            st = os.stat(path)
+            inode: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            inode = None
+        if inode is not None and inode in by_inode:
+            same = by_inode[inode]
+            artifacts.append(Artifact(path, same.compiler, same.error))
+            continue
+        artifact = _read_rmeta(path) if name.endswith(".rmeta") else _read_proc_macro(path, cache)
+        if inode is not None:
+            by_inode[inode] = artifact
+        artifacts.append(artifact)
     return tuple(artifacts)
+
+
+def _read_rmeta(path: Path) -> Artifact:
+    try:
+        return Artifact(path, read_rmeta_version(path))
+    except (NotRegularFileError, NotPublicError) as error:
+        return Artifact(path, None, error.strerror)
+    except OSError as error:
+        return Artifact(path, None, f"cannot be read ({error.strerror})")
+    except MetadataError as error:
+        return Artifact(path, None, str(error))
 
 
 def _read_proc_macro(path: Path, cache: Cache) -> Artifact:
     identity = file_identity(path)
-    key = [str(path), identity]
+    key = identity  # the file's identity alone: hard links share one record
     remembered = cache.get("elf", key) if identity else None
     if isinstance(remembered, list) and len(remembered) == 2:
         return Artifact(path, remembered[0], remembered[1])
@@ -204,7 +292,7 @@ def _read_proc_macro(path: Path, cache: Cache) -> Artifact:
 
     try:
         artifact = Artifact(path, read_rustc_section_version(path))
-    except NotRegularFileError as error:
+    except (NotRegularFileError, NotPublicError) as error:
         artifact = Artifact(path, None, error.strerror)
     except OSError as error:
         artifact = Artifact(path, None, f"cannot be read ({error.strerror})")
@@ -242,18 +330,19 @@ def _required_crates(roots: tuple[Path, ...]) -> tuple[tuple[str, ...], Path | N
     text = _read_small(path) if path else None
     if not text:
         return (), None
-    crates: list[str] = []
-    for line in text.splitlines():
+    crates: dict[str, None] = {}
+    for line in text.split("\n"):
         if "--extern" not in line:
             continue
         for name in _EXTERN_RE.findall(line):
-            if name not in crates:
-                crates.append(name)
+            crates.setdefault(name, None)
+            if len(crates) >= MAX_CRATES:
+                return tuple(crates), path
     return tuple(crates), path
 
 
 def _crate_present(rust_dir: Path, crate: str) -> bool:
-    return (rust_dir / f"lib{crate}.rmeta").is_file() or (rust_dir / f"lib{crate}.so").is_file()
+    return _is_file(rust_dir / f"lib{crate}.rmeta") or _is_file(rust_dir / f"lib{crate}.so")
 
 
 def _parse_min_tool_versions(text: str) -> dict[str, str]:
@@ -301,14 +390,25 @@ def _minimums(roots: tuple[Path, ...], kernelrelease: str | None) -> tuple[str |
     return None, None, "unknown"
 
 
-def _target_spec(roots: tuple[Path, ...], notes: list[str]) -> Path | None:
-    """scripts/target.json, which rustc reads in the test compile: a regular file or nothing
-    (a FIFO there would stall the compiler until its timeout)."""
+def _target_spec(roots: tuple[Path, ...], notes: list[str]) -> targetspec.TargetSpec | None:
+    """scripts/target.json, which rustc reads in the test compile, read once and judged
+    (targetspec); a FIFO or device there is reported, never waited on."""
     path = _find(roots, "scripts/target.json")
-    if path is None or path.is_file():
-        return path
-    notes.append(f"{path} is not a regular file; the test compile does without it")
-    return None
+    if path is None:
+        return None
+    if not _is_file(path):
+        notes.append(f"{path} is not a regular file; the test compile does without it")
+        return None
+    spec = targetspec.check(path)
+    if spec.loads_code:
+        notes.append(
+            f"{spec.problem}: no test compile; the module build reads this file too, so its rustc "
+            "would load or run that as root: reinstall the kernel headers package, or have the "
+            "kernel's own scripts/generate_rust_target.rs write it again"
+        )
+    elif spec.problem:
+        notes.append(f"{spec.problem}: the test compile, which would have rustc read it, is skipped")
+    return spec
 
 
 _RUST_TARGET_RE = re.compile(r"^\s*KBUILD_RUSTFLAGS\s*\+?:?=.*--target=([A-Za-z0-9_.-]+)\s*$")
@@ -350,6 +450,8 @@ def _target_triple(roots: tuple[Path, ...], target_spec: Path | None, arch: str 
             continue
         if arch in names and len(names) > 1:
             names = [arch]
+        if len(names) > MAX_ARCHES:
+            return None
         for name in names:
             text = _read_small(root / "arch" / name / "Makefile")
             if text is None:
@@ -362,18 +464,91 @@ def _target_triple(roots: tuple[Path, ...], target_spec: Path | None, arch: str 
     return next(iter(triples)) if architectures == 1 and len(triples) == 1 else None
 
 
-def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> KernelRust:
-    """Everything the tree says about Rust. Raises KernelTreeError for a missing or broken tree."""
-    if not tree.exists():
-        which = f" for kernel {kernelrelease}" if kernelrelease else ""
-        raise KernelTreeError(
-            f"the kernel build tree {tree}{which} does not exist: the kernel headers are not installed"
-        )
-    if not tree.is_dir():
+def _tree_code_problem(
+    roots: tuple[Path, ...],
+    rust_dir: Path,
+    names: list[str],
+    listing_problem: str | None,
+    spec: targetspec.TargetSpec | None,
+    trusted_dirs: tuple[Path, ...],
+    cache: Cache,
+) -> str | None:
+    """Why the test compile must not have rustc load this tree's files (None: it may).
+
+    rustc reads every crate file in ``-L rust`` it may need, dlopens the proc macros there
+    (running their initialisers), and reads scripts/target.json. All of it must be root-only:
+    ``rust_dir`` (already resolved) and each directory up to /, every crate file (and, through
+    a link, the file it names), what the dynamic loader maps for each proc macro, and the
+    target specification. Checked whatever ``rust/`` held when it was listed: in a root-only
+    directory nobody else can add a ``libmacros.so`` later. The tree's own directories (each
+    root, resolved) too: the module build runs their Makefiles as root (their contents are not
+    audited file by file).
+    """
+    if listing_problem:
+        return listing_problem
+    if is_inside_any(rust_dir, trusted_dirs):
+        return None
+    memo: dict[str, object] = {}
+    for root in roots:
+        problem = walk_problem(os.path.realpath(root), directory=True, memo=memo)
+        if problem:
+            return problem
+    problem = walk_problem(str(rust_dir), directory=True, memo=memo)
+    if problem:
+        return problem
+    for name in names:
+        path = rust_dir / name
+        problem = walk_problem(str(path), memo=memo)
+        if problem:
+            return problem
+        if name.endswith(".so"):
+            problem = untrusted_libraries_reason(
+                path, trusted_dirs=trusted_dirs, cache=cache, memo=memo, library=True
+            )
+            if problem:
+                return problem
+    if spec is not None and not is_inside_any(spec.path, trusted_dirs):
+        # By its resolved path: the test compile gets a copy; the module build reads this one.
+        problem = walk_problem(os.path.realpath(spec.path), memo=memo)
+        if problem:
+            return problem
+    return None
+
+
+def _code_note(tree: Path, problem: str) -> str:
+    return (
+        f"the kernel build tree is not root-only ({problem}): no test compile, and the module "
+        f"build itself runs this tree's Makefiles and loads its proc macros (rust/*.so) as root, so "
+        f"whoever can change them can run code as root; fix: reinstall the headers package, or as "
+        f"root: chown -R root:root {tree} && chmod -R go-w {tree} (and the same for the link's "
+        "target, where the tree is a link)"
+    )
+
+
+def read_kernel(
+    tree: Path, cache: Cache, kernelrelease: str | None = None, trusted_dirs: tuple[Path, ...] = ()
+) -> KernelRust:
+    """Everything the tree says about Rust. Raises KernelTreeError for a missing or broken tree.
+
+    ``rust/`` is resolved once, here: what is listed, judged and handed to the test compile
+    is that one directory (``KernelRust.rust_dir``), whatever links change meanwhile.
+    ``trusted_dirs``: the administrator's (``trusted_dir =``), for a tree others own.
+    """
+    which = f" for kernel {kernelrelease}" if kernelrelease else ""
+    try:
+        mode = os.stat(tree).st_mode
+    except (OSError, ValueError) as error:
+        strerror = getattr(error, "strerror", None) or str(error)
+        if isinstance(error, OSError) and error.errno == errno.ENOENT:
+            detail = "the kernel headers are not installed"
+        else:
+            detail = f"it cannot be examined ({strerror})"
+        raise KernelTreeError(f"the kernel build tree {tree}{which} does not exist: {detail}") from None
+    if not stat.S_ISDIR(mode):
         raise KernelTreeError(f"the kernel build tree {tree} is not a directory")
     roots = tree_roots(tree)
-    release = kernelrelease or _read_kernelrelease(roots)
     notes: list[str] = []
+    release = kernelrelease or _read_kernelrelease(roots, notes)
     config = _load_config(tree, roots, release, notes)
 
     rust_enabled = config.enabled("CONFIG_RUST")
@@ -381,11 +556,19 @@ def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> K
     if rustc_text == "n":  # 6.11-ish kernels built without rustc store the literal n
         rustc_text = None
 
-    rust_dir = _find(roots, "rust")
-    if rust_dir is not None and not rust_dir.is_dir():
-        notes.append(f"{rust_dir} is not a directory")
-        rust_dir = None
-    artifacts = _read_artifacts(rust_dir, cache) if rust_dir else ()
+    found_rust = _find(roots, "rust")
+    rust_dir: Path | None = None
+    if found_rust is not None and not _is_dir(found_rust):
+        notes.append(f"{found_rust} is not a directory")
+    elif found_rust is not None:
+        rust_dir = Path(os.path.realpath(found_rust))  # once: everything below uses this
+    names: list[str] = []
+    listing_problem: str | None = None
+    if rust_dir is not None:
+        names, listing_problem = _list_rust_dir(rust_dir, notes)
+    artifacts = _read_artifacts(rust_dir, names, cache, notes) if rust_dir is not None else ()
+    if rust_dir is not None and listing_problem and _UNLISTABLE in listing_problem:
+        artifacts = (Artifact(rust_dir, None, listing_problem[len(str(rust_dir)) + 1 :]),)
     for artifact in artifacts:
         if artifact.error and artifact.path.name.endswith((".rmeta", ".so")):
             notes.append(f"{artifact.path}: {artifact.error}")
@@ -410,7 +593,12 @@ def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> K
         missing = tuple(crate for crate in required if not _crate_present(rust_dir, crate))
     min_rustc, min_bindgen, minimums_source = _minimums(roots, release)
 
-    target_spec = _target_spec(roots, notes)
+    spec = _target_spec(roots, notes)
+    code_problem: str | None = None
+    if rust_dir is not None and rust_enabled and any(artifact.compiler for artifact in artifacts):
+        code_problem = _tree_code_problem(roots, rust_dir, names, listing_problem, spec, trusted_dirs, cache)
+        if code_problem:
+            notes.append(_code_note(tree, code_problem))
     return KernelRust(
         tree=tree,
         roots=roots,
@@ -431,7 +619,10 @@ def read_kernel(tree: Path, cache: Cache, kernelrelease: str | None = None) -> K
         min_rustc=min_rustc,
         min_bindgen=min_bindgen,
         minimums_source=minimums_source,
-        target_spec=target_spec,
-        target_triple=_target_triple(roots, target_spec, _config_arch(config)),
+        target_spec=spec.path if spec is not None else None,
+        target_triple=_target_triple(roots, spec.path if spec is not None else None, _config_arch(config)),
         notes=tuple(notes),
+        target_spec_data=spec.data if spec is not None else None,
+        target_spec_problem=spec.problem if spec is not None else None,
+        code_problem=code_problem,
     )

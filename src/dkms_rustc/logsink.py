@@ -23,8 +23,11 @@ def send(lines: Sequence[str], *, failed: bool, context: str | None = None) -> N
         import syslog
 
         syslog.openlog(IDENT, syslog.LOG_PID, syslog.LOG_USER)
-        prefix = f"{context}: " if context else ""
-        for number, line in enumerate(lines):
+        from dkms_rustc.text import printable
+
+        prefix = f"{printable(context)}: " if context else ""
+        for number, raw in enumerate(lines):
+            line = printable(raw)  # no control characters into the journal either
             if number == 0:
                 priority = syslog.LOG_ERR if failed else syslog.LOG_INFO
             elif line.startswith("warning:"):

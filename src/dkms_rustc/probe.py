@@ -24,6 +24,7 @@ from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.runner import Deadline
+from dkms_rustc.text import is_plain_word
 from dkms_rustc.toolchains import CandidateKind, Found, Toolchain, refusal
 from dkms_rustc.trust import untrusted_libraries_reason, untrusted_reason
 from dkms_rustc.versions import parse_bindgen_version, parse_rustc_version
@@ -159,12 +160,33 @@ def _describe_output(text: str) -> str:
     return repr(line[:80]) if line else "nothing"
 
 
-def _untrusted(found: Found, trusted_dirs: tuple[Path, ...]) -> str | None:
-    """Why ``found`` must not run (as root: someone else could have planted or changed it)."""
-    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs, concrete=True)
-    if reason is None and found.kind is CandidateKind.RUSTC:
-        reason = untrusted_libraries_reason(found.binary, trusted_dirs=trusted_dirs)
+def _untrusted(
+    found: Found,
+    trusted_dirs: tuple[Path, ...],
+    cache: Cache | None = None,
+    memo: dict[str, object] | None = None,
+) -> str | None:
+    """Why ``found`` must not run (as root: someone else could have planted or changed it,
+    or any library the dynamic loader would map for it)."""
+    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs, concrete=True, memo=memo)
+    if reason is None:
+        reason = untrusted_libraries_reason(found.binary, trusted_dirs=trusted_dirs, cache=cache, memo=memo)
     return reason
+
+
+def _uncarriable(tool: Toolchain) -> Toolchain:
+    """A usable tool whose path the DKMS MAKE line cannot carry (a space, a quote) is skipped
+    with the reason, so that check, status and pre-build agree on what is selected."""
+    if not tool.usable:
+        return tool
+    for path in (tool.binary, tool.rust_src):
+        if path is not None and not is_plain_word(f"X={path}"):
+            return replace(
+                tool,
+                skipped=f"unusable: its path {str(path)!r} holds characters (spaces, quotes, globs) the "
+                "DKMS MAKE line cannot carry; install it under a plain path",
+            )
+    return tool
 
 
 def _untrusted_toolchain(found: Found, reason: str) -> Toolchain:
@@ -237,12 +259,13 @@ def probe_all(
     founds = [*rustcs, *bindgens]
     known: list[Toolchain | None] = []
     to_run: list[tuple[int, list[str], list[object] | None]] = []
+    memo: dict[str, object] = {}  # directories judged once per run
     for index, found in enumerate(founds):
         refused = refusal(found)
         if refused:
             known.append(Toolchain(found=found, skipped=refused))
             continue
-        reason = _untrusted(found, trusted_dirs)
+        reason = _untrusted(found, trusted_dirs, cache, memo)
         if reason:
             known.append(_untrusted_toolchain(found, reason))
             continue
@@ -279,7 +302,9 @@ def probe_all(
                 found = founds[index]
                 interpret = _rustc_from_run if found.kind is CandidateKind.RUSTC else _bindgen_from_run
                 known[index] = interpret(found, result, key, cache)
-    tools = [tool if tool is not None else _out_of_time(found) for found, tool in zip(founds, known)]
+    tools = [
+        _uncarriable(tool) if tool is not None else _out_of_time(found) for found, tool in zip(founds, known)
+    ]
     return tools[: len(rustcs)], tools[len(rustcs) :]
 
 

@@ -6,6 +6,12 @@ A tiny ``no_std`` crate that loads the kernel's ``kernel`` crate (and through it
 cannot: a half-upgraded toolchain whose ``--version`` works but which cannot compile, or
 metadata that does not load. A success is remembered per (compiler file identity, kernel
 metadata identity), so repeated runs start no process.
+
+rustc loads the tree's proc macros (running their initialisers as root), so the test compile
+reads only what was checked: ``rust/`` as :func:`dkms_rustc.kernel.read_kernel` resolved it
+once, and only when that directory, everything in it rustc may load and what those load are
+root-only (``KernelRust.code_problem``); scripts/target.json as a private copy (in a fresh
+0700 directory) of exactly the bytes :mod:`dkms_rustc.targetspec` accepted.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from dkms_rustc.cache import Cache, file_identity
 from dkms_rustc.kernel import KernelRust
 from dkms_rustc.runner import Deadline
 from dkms_rustc.toolchains import Toolchain
-from dkms_rustc.trust import is_inside_any, untrusted_directory_reason, untrusted_reason
 
 # A test compile takes a few tens of milliseconds (a few hundred on a busy machine); one that
 # takes longer is stopped so a hanging compiler cannot stall a kernel upgrade.
@@ -54,8 +59,10 @@ def _kernel_identity(kernel: KernelRust) -> list[object] | None:
         if identity is None:
             return None
         identities.append([artifact.path.name, identity])
-    if kernel.target_spec is not None:
-        identities.append(["target", file_identity(kernel.target_spec)])
+    if kernel.target_spec_data is not None:
+        import hashlib
+
+        identities.append(["target", hashlib.sha256(kernel.target_spec_data).hexdigest()])
     return [str(kernel.rust_dir), identities]
 
 
@@ -69,7 +76,8 @@ def _compiler_identity(toolchain: Toolchain) -> list[object] | None:
 
 
 def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> list[str]:
-    """The test compile's command line; the kernel's files by resolved path (what was checked)."""
+    """The test compile's command line: the kernel's rust/ by the path resolved once and
+    checked, the target specification as the private copy in ``workdir``."""
     assert kernel.rust_dir is not None
     argv = [
         str(toolchain.binary),
@@ -80,13 +88,13 @@ def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> li
         "--sysroot=/dev/null",
         "-Cpanic=abort",
         "-L",
-        os.path.realpath(kernel.rust_dir),
+        str(kernel.rust_dir),
         "-o",
         str(workdir / "libdkms_rustc_proof.rmeta"),
     ]
     if kernel.target_spec is not None:
-        # kbuild's own flags for a custom target (x86's scripts/target.json).
-        argv += [f"--target={os.path.realpath(kernel.target_spec)}", "-Zunstable-options"]
+        # kbuild's own flags for a custom target (x86's scripts/target.json), on the copy.
+        argv += [f"--target={workdir / 'target.json'}", "-Zunstable-options"]
     elif kernel.target_triple is not None:
         argv.append(f"--target={kernel.target_triple}")
     argv.append(str(workdir / "proof.rs"))
@@ -94,27 +102,20 @@ def proof_command(toolchain: Toolchain, kernel: KernelRust, workdir: Path) -> li
 
 
 def _proof_source(kernel: KernelRust) -> str:
-    assert kernel.rust_dir is not None
     lines = ["#![no_std]"]
-    if (kernel.rust_dir / "libkernel.rmeta").is_file():
+    if any(artifact.path.name == "libkernel.rmeta" and artifact.compiler for artifact in kernel.artifacts):
         lines.append("extern crate kernel;")
     return "\n".join(lines) + "\n"
 
 
-def _untrusted_kernel_code(kernel: KernelRust, trusted_dirs: tuple[Path, ...]) -> str | None:
-    assert kernel.rust_dir is not None
-    shared_objects = [artifact.path for artifact in kernel.artifacts if artifact.path.name.endswith(".so")]
-    if not shared_objects:
-        return None
-    if not is_inside_any(kernel.rust_dir, trusted_dirs):
-        # A directory others can write would let them swap a checked .so before rustc loads it.
-        reason = untrusted_directory_reason(kernel.rust_dir)
-        if reason:
-            return reason
-    for path in shared_objects:
-        reason = untrusted_reason(path, trusted_dirs=trusted_dirs)
-        if reason:
-            return reason
+def _private_parent(preferred: str) -> str | None:
+    """Where the test compile's 0700 directory may go: a directory whose entries nobody else
+    can replace (TMPDIR could be a user's, kept by sudo -E), else /tmp, else nowhere."""
+    from dkms_rustc.trust import walk_problem
+
+    for candidate in dict.fromkeys((os.path.realpath(preferred), "/tmp")):
+        if walk_problem(candidate, directory=True) is None:
+            return candidate
     return None
 
 
@@ -161,11 +162,20 @@ def prove(
     if kernel.rust_dir is None:
         return ProofResult(False, "the kernel has no rust/ metadata to compile against", skipped=True)
     # rustc loads (runs the initialisers of) the kernel's proc-macro .so files: only do that
-    # from a tree nobody else controls.
-    reason = _untrusted_kernel_code(kernel, trusted_dirs)
-    if reason:
+    # from a tree nobody else controls (read_kernel judged it; its note says what that means).
+    if kernel.code_problem:
         return ProofResult(
-            False, f"test compile skipped: the kernel tree is not trusted ({reason})", skipped=True
+            False,
+            f"test compile skipped: the kernel tree is not trusted ({kernel.code_problem}); "
+            "the selection rests on the exact version string",
+            skipped=True,
+        )
+    if kernel.target_spec is not None and (kernel.target_spec_problem or kernel.target_spec_data is None):
+        return ProofResult(
+            False,
+            f"test compile skipped: {kernel.target_spec_problem or 'the target specification was not read'}; "
+            "the selection rests on the exact version string",
+            skipped=True,
         )
     compiler_key = _compiler_identity(toolchain)
     kernel_key = _kernel_identity(kernel)
@@ -184,9 +194,20 @@ def prove(
     import shutil  # only a test compile needs these; a remembered result does not
     import tempfile
 
-    workdir = Path(tempfile.mkdtemp(prefix="dkms-rustc-proof-"))
+    parent = _private_parent(tempfile.gettempdir())
+    if parent is None:
+        return ProofResult(
+            False,
+            f"test compile skipped: neither {tempfile.gettempdir()} nor /tmp is a directory only root "
+            "can change, so the copy rustc would read there could be swapped",
+            skipped=True,
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="dkms-rustc-proof-", dir=parent))
     try:
         (workdir / "proof.rs").write_text(_proof_source(kernel))
+        if kernel.target_spec_data is not None:
+            # Same name (rustc names a JSON target after its file) and the same bytes.
+            (workdir / "target.json").write_bytes(kernel.target_spec_data)
         env = runner.minimal_environment({"RUSTC_BOOTSTRAP": "1"})
         result = runner.run(proof_command(toolchain, kernel, workdir), timeout=timeout, env=env, cwd=workdir)
     except OSError as error:

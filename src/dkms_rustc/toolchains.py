@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dkms_rustc.fileio import is_dir, is_file
 from dkms_rustc.runner import MINIMAL_PATH
 
 _PROXY_NAMES = frozenset({"rustup", "rustup-init"})
@@ -32,6 +33,10 @@ _DISTRIBUTION_RUSTC_GLOBS = (
     "/opt/rust-bin-[0-9]*/bin/rustc",  # Gentoo's dev-lang/rust-bin slots
     "/usr/local/bin/rustc",
 )
+# Bounds, so that a hostile rustup home or --search directory cannot make discovery slow or
+# crowd out the places after it: a machine has a handful of compilers, a busy home some tens.
+MAX_PER_PLACE = 128  # toolchains of one rustup home, files of one pattern in one directory
+MAX_CANDIDATES = 1024  # of each kind, in all
 # NixOS builds out-of-tree modules as Nix derivations, not with DKMS: its compilers (wrapper
 # scripts in the store) are listed, never used.
 NIX_STORE = "/nix/store/"
@@ -157,8 +162,17 @@ class _Collector:
         self.result = Discovery()
         self._index: dict[tuple[str, str], int] = {}
         self._excluded = tuple(os.path.realpath(path).rstrip("/") + "/" for path in excluded)
+        self._capped = False
 
     def add(self, kind: CandidateKind, path: Path, origin: str, toolchain: str | None = None) -> None:
+        items = self.result.rustcs if kind is CandidateKind.RUSTC else self.result.bindgens
+        if len(items) >= MAX_CANDIDATES:  # a hostile rustup home or --search dir: stay bounded
+            if not self._capped:
+                self._capped = True
+                self.result.evidence.append(
+                    f"more than {MAX_CANDIDATES} candidates: the rest were not looked at"
+                )
+            return
         if not os.path.isfile(path):
             return
         binary = os.path.realpath(path)
@@ -169,7 +183,6 @@ class _Collector:
             if str(path) not in self.result.proxies:
                 self.result.proxies.append(str(path))
             return
-        items = self.result.rustcs if kind is CandidateKind.RUSTC else self.result.bindgens
         key = (kind, binary)
         if key in self._index:
             existing = items[self._index[key]]
@@ -189,6 +202,11 @@ class _Collector:
             names = sorted(os.listdir(toolchains))
         except OSError:
             return
+        if len(names) > MAX_PER_PLACE:
+            self.result.evidence.append(
+                f"{toolchains} holds {len(names)} entries; the first {MAX_PER_PLACE} were looked at"
+            )
+            names = names[:MAX_PER_PLACE]
         for name in names:
             self.add(CandidateKind.RUSTC, toolchains / name / "bin" / "rustc", f"{origin} {home}", name)
             self.add(CandidateKind.BINDGEN, toolchains / name / "bin" / "bindgen", f"{origin} {home}", name)
@@ -200,16 +218,17 @@ class _Collector:
             ("bindgen", CandidateKind.BINDGEN),
             ("bindgen-[0-9]*", CandidateKind.BINDGEN),
         ):
-            for path in sorted(glob.glob(os.path.join(glob.escape(str(directory)), pattern))):
+            paths = sorted(glob.glob(os.path.join(glob.escape(str(directory)), pattern)))
+            for path in paths[:MAX_PER_PLACE]:
                 self.add(kind, Path(path), origin)
 
     def search_dir(self, directory: Path, origin: str) -> None:
         """A rustup home, a toolchain directory (with bin/), a bin directory, or a directory
         holding toolchain directories (``/opt`` with kernel.org's unpacked
         ``llvm-<ver>-rust-<ver>-<arch>/`` trees, or several unpacked standalone installs)."""
-        if (directory / "toolchains").is_dir():
+        if is_dir(directory / "toolchains"):
             self.rustup_home(directory, origin)
-        elif (directory / "bin").is_dir():
+        elif is_dir(directory / "bin"):
             self.bin_dir(directory / "bin", origin)
         elif any(glob.glob(os.path.join(glob.escape(str(directory)), name)) for name in _TOOL_NAMES):
             self.bin_dir(directory, origin)
@@ -276,9 +295,9 @@ def resolve_pin_target(
     origin = "pin"
     if target.startswith("/"):
         path = Path(target)
-        if path.is_dir():
+        if is_dir(path):
             path = path / "bin" / "rustc"
-        if not path.is_file():
+        if not is_file(path):
             return None, f"{path} does not exist"
         candidates = [path]
         name = None
@@ -288,7 +307,7 @@ def resolve_pin_target(
         for home in homes:
             toolchains = home / "toolchains"
             exact = toolchains / target / "bin" / "rustc"
-            if exact.is_file():
+            if is_file(exact):
                 candidates.append(exact)
                 continue
             try:
@@ -298,7 +317,7 @@ def resolve_pin_target(
             candidates += [
                 toolchains / entry / "bin" / "rustc"
                 for entry in names
-                if entry.startswith(target + "-") and (toolchains / entry / "bin" / "rustc").is_file()
+                if entry.startswith(target + "-") and is_file(toolchains / entry / "bin" / "rustc")
             ][:1]
         if not candidates:
             looked = ", ".join(str(home) for home in homes) or "no rustup home"

@@ -1,12 +1,19 @@
-"""May this file be executed (or loaded) by this process, in particular as root?
+"""May this file be executed (or loaded, or read as root) by this process?
 
-A binary is trusted only when the file and every directory on its resolved path are owned
-by root (or by the user running the tool, when that is not root) and cannot be changed by
-anyone else: no group or other write permission on the file, and none on a directory unless
-the directory is sticky (like /tmp, where others cannot replace what they do not own); a
-POSIX access control list granting write to someone else counts as write permission. For a
-rustc, the libraries its ``$ORIGIN/../lib`` run path loads (librustc_driver, libstd,
-libLLVM) are held to the same rule: whoever can replace them runs code as root.
+A file is *root-only* when it and every directory the kernel walks to reach it are owned by
+root (or by the user running the tool, when that is not root) and cannot be changed by
+anyone else: no group or other write permission on the file, none on a directory unless the
+directory is sticky (like /tmp, where others cannot replace what they do not own), and every
+symbolic link on the way owned by root too; a POSIX access control list granting write to
+someone else counts as write permission. Paths are walked component by component the way
+the kernel resolves them (:func:`walk_problem`), so a link in a directory someone else can
+change is caught even when it points somewhere safe at the moment.
+
+A rustc or bindgen is run only when it is root-only, and so is everything the dynamic loader
+would map for it (:func:`untrusted_libraries_reason`, from :mod:`dkms_rustc.loader`): every
+library in the closure of its ``DT_NEEDED`` entries, every ``DT_RPATH``/``DT_RUNPATH``
+directory (also those where nothing was found: whoever can write there could plant a library
+that is found first), the interpreter, ``/etc/ld.so.cache`` and ``/etc/ld.so.preload``.
 Directories an administrator names in the root-owned configuration file are trusted as a
 whole; nothing a module's dkms.conf passes on a command line can add to that list.
 """
@@ -22,11 +29,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
+TYPE_CHECKING = False  # typing costs an import the warm path does without
+if TYPE_CHECKING:
+    from dkms_rustc.cache import Cache
+
 _ACL_XATTR = "system.posix_acl_access"
-_ACL_USER, _ACL_GROUP = 0x02, 0x08
+_ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK = 0x02, 0x04, 0x08, 0x10
 _ACL_WRITE = 0x02
-# What a rustc's run path ($ORIGIN/../lib) loads: the compiler proper, std, LLVM.
-_RUNPATH_LIBRARIES = ("librustc_driver-", "libstd-", "libLLVM", "librustc-")
+_MAX_SYMLINKS = 40  # what the kernel follows before ELOOP
+# A remembered loader closure is used while every file and directory it was computed from
+# is unchanged; this names the record's layout.
+_CLOSURE_FORMAT = 1
 
 
 def _owner_name(uid: int) -> str:
@@ -38,24 +51,30 @@ def _owner_name(uid: int) -> str:
         return f"uid {uid}"
 
 
-def _acl_writers(path: str, allowed_uids: frozenset[int]) -> str | None:
-    """Who else an access control list lets write ``path`` (None when nobody)."""
+def _acl_writer(path: str, st: os.stat_result, allowed_uids: frozenset[int]) -> str | None:
+    """Who may write ``path`` through its group bits: the owning group, or, when the file has
+    an access control list (the group bits are then its mask), a named user or group."""
     try:
         data = os.getxattr(path, _ACL_XATTR, follow_symlinks=False)
     except OSError as error:
         if error.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
-            return None
-        return f"its access control list cannot be read ({error.strerror})"
-    import struct  # only a directory with an access control list gets here
+            return f"group {st.st_gid}"  # no list: the owning group may write
+        return f"an access control list that cannot be read ({error.strerror})"
+    import struct  # only a file with an access control list gets here
 
-    for offset in range(4, len(data) - 7, 8):
-        tag, perm, ident = struct.unpack_from("<HHI", data, offset)
+    entries = [struct.unpack_from("<HHI", data, offset) for offset in range(4, len(data) - 7, 8)]
+    mask_allows = all(perm & _ACL_WRITE for tag, perm, _ in entries if tag == _ACL_MASK)
+    if not mask_allows:
+        return None
+    for tag, perm, ident in entries:
         if not perm & _ACL_WRITE:
             continue
         if tag == _ACL_USER and ident not in allowed_uids:
-            return f"uid {ident}"
-        if tag == _ACL_GROUP and ident != 0:
-            return f"group {ident}"
+            return f"uid {ident} (access control list)"
+        if tag == _ACL_GROUP_OBJ:
+            return f"group {st.st_gid} (access control list)"
+        if tag == _ACL_GROUP:
+            return f"group {ident} (access control list)"
     return None
 
 
@@ -64,15 +83,14 @@ def _problem(path: str, st: os.stat_result, allowed_uids: frozenset[int], is_dir
         return f"{path} is owned by {_owner_name(st.st_uid)}"
     mode = st.st_mode
     sticky = is_dir and bool(mode & stat.S_ISVTX)
-    if mode & stat.S_IWOTH and not sticky:
+    if sticky:
+        return None  # others may add entries, but never replace what root owns
+    if mode & stat.S_IWOTH:
         return f"{path} is writable by every user"
-    if mode & stat.S_IWGRP and st.st_gid != 0 and not sticky:
-        return f"{path} is writable by group {st.st_gid}"
-    if mode & stat.S_IWGRP and not sticky:
-        # With an access control list the group bits are its mask: named entries may write.
-        writer = _acl_writers(path, allowed_uids)
+    if mode & stat.S_IWGRP:
+        writer = _acl_writer(path, st, allowed_uids)
         if writer:
-            return f"{path} is writable by {writer} (access control list)"
+            return f"{path} is writable by {writer}"
     return None
 
 
@@ -88,20 +106,114 @@ def _inside(real: str, directories: Iterable[Path]) -> bool:
     return False
 
 
-def _directories_problem(directory: str, allowed: frozenset[int]) -> str | None:
-    """The first problem on ``directory`` (resolved) and each of its parents."""
-    while True:
-        try:
-            dst = os.stat(directory)
-        except OSError as error:
-            return f"{directory} cannot be examined ({error.strerror})"
-        problem = _problem(directory, dst, allowed, is_dir=True)
+def walk_problem(
+    path: str,
+    *,
+    euid: int | None = None,
+    directory: bool = False,
+    missing_ok: bool = False,
+    memo: dict[str, object] | None = None,
+) -> str | None:
+    """None when nobody but root (or the running user) can change what ``path`` names, or
+    redirect it: every directory walked is root-only, every symbolic link followed is
+    root's (in a sticky directory its owner could replace it), and the file itself (or, with
+    ``directory``, the directory) is root-only. ``missing_ok``: a path that does not exist is
+    fine when the deepest existing directory is root-only (then nobody else can create it).
+    ``memo`` remembers the directories already judged during one run."""
+    allowed = _allowed(euid)
+    memo = {} if memo is None else memo
+    if not path.startswith("/"):
+        return f"{path} is a relative path"
+    pending = [part for part in path.split("/") if part]
+    parent = os.path.dirname(path)
+    if memo.get(parent, "") is None and "." not in pending and ".." not in pending and "//" not in path:
+        # Its directory was judged in this run as a chain of real, root-only directories: only
+        # the last component is left (system libraries, a toolchain's lib/: the common case).
+        current, pending = parent, pending[-1:]
+    else:
+        pending.reverse()
+        current = "/"
+        problem = _judge_dir("/", allowed, memo)
         if problem:
             return problem
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
+    links = 0
+    while pending:
+        name = pending.pop()
+        if name == ".":
+            continue
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, name)
+        known = memo.get(candidate, "")
+        if known is None or (isinstance(known, str) and known):  # a directory judged in this run
+            if known:
+                return str(known)
+            current = candidate
+            continue
+        if isinstance(known, tuple):  # a root's link in a root-only directory, read in this run
+            links += 1
+            if links > _MAX_SYMLINKS:
+                return f"{path} has too many levels of symbolic links"
+            target = str(known[0])
+            parts = [part for part in target.split("/") if part]
+            parts.reverse()
+            pending.extend(parts)
+            if target.startswith("/"):
+                current = "/"
+            continue
+        try:
+            st = os.lstat(candidate)
+        except OSError as error:
+            if missing_ok and error.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None  # the deepest existing directory is root-only: nobody else can make it
+            return f"{candidate} cannot be examined ({error.strerror})"
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > _MAX_SYMLINKS:
+                return f"{path} has too many levels of symbolic links"
+            if st.st_uid not in allowed:
+                return f"{candidate} is a symbolic link owned by {_owner_name(st.st_uid)}"
+            try:
+                target = os.readlink(candidate)
+            except OSError as error:
+                return f"{candidate} cannot be examined ({error.strerror})"
+            memo[candidate] = (target,)
+            parts = [part for part in target.split("/") if part]
+            parts.reverse()
+            pending.extend(parts)
+            if target.startswith("/"):
+                current = "/"
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            problem = _problem(candidate, st, allowed, is_dir=True)
+            memo[candidate] = problem
+            if problem:
+                return problem
+            current = candidate
+            continue
+        if pending:
+            return f"{candidate} is not a directory"
+        if directory:
+            return f"{candidate} is not a directory"
+        if not stat.S_ISREG(st.st_mode):
+            return f"{candidate} is not a regular file"
+        return _problem(candidate, st, allowed, is_dir=False)
+    if not directory:
+        return f"{path} is a directory, not a file"
+    return None
+
+
+def _judge_dir(directory: str, allowed: frozenset[int], memo: dict[str, object]) -> str | None:
+    if directory in memo:
+        return str(memo[directory]) if memo[directory] else None
+    try:
+        st = os.lstat(directory)
+    except OSError as error:
+        return f"{directory} cannot be examined ({error.strerror})"
+    problem = _problem(directory, st, allowed, is_dir=True)
+    memo[directory] = problem
+    return problem
 
 
 def untrusted_reason(
@@ -110,13 +222,13 @@ def untrusted_reason(
     trusted_dirs: Iterable[Path] = (),
     euid: int | None = None,
     concrete: bool = False,
+    memo: dict[str, object] | None = None,
 ) -> str | None:
     """None when ``path`` may be executed; otherwise why not, in one short clause.
 
     ``concrete``: ``path`` is what will be executed and must already be resolved (no
     symbolic link on the way), so that what was judged is exactly what runs.
     """
-    allowed = _allowed(euid)
     try:
         real = os.path.realpath(path)
         st = os.stat(real)
@@ -128,54 +240,116 @@ def untrusted_reason(
         return None
     if not stat.S_ISREG(st.st_mode):
         return f"{real} is not a regular file"
-    problem = _problem(real, st, allowed, is_dir=False)
-    if problem:
-        return problem
-    return _directories_problem(os.path.dirname(real), allowed)
+    return walk_problem(real, euid=euid, memo=memo)
 
 
 def untrusted_directory_reason(directory: str | os.PathLike[str], *, euid: int | None = None) -> str | None:
     """None when only root (or the running user) can change what ``directory`` holds."""
-    real = os.path.realpath(directory)
-    return _directories_problem(real, _allowed(euid))
+    return walk_problem(os.path.realpath(directory), euid=euid, directory=True)
 
 
 def untrusted_libraries_reason(
-    binary: Path, *, trusted_dirs: Iterable[Path] = (), euid: int | None = None
+    binary: Path,
+    *,
+    trusted_dirs: Iterable[Path] = (),
+    euid: int | None = None,
+    cache: Cache | None = None,
+    memo: dict[str, object] | None = None,
+    library: bool = False,
 ) -> str | None:
-    """None when the libraries a rustc loads through ``$ORIGIN/../lib`` are as safe as it is.
+    """None when everything the dynamic loader would map for ``binary`` is root-only.
 
-    rustup's and the distributions' rustc find librustc_driver (the whole compiler), libstd
-    and libLLVM there, before the system's library directories.
+    ``library``: ``binary`` is a shared object rustc dlopens by this path (a proc macro), so
+    ``$ORIGIN`` is the directory of the path as given; for a program it is that of the file
+    itself (the loader reads /proc/self/exe).
+
+    The closure (which files and directories the loader could use) is computed from the
+    ELF files (:mod:`dkms_rustc.loader`, imported only then) and remembered while every file
+    and directory it depends on is unchanged; whether each of them is root-only is judged
+    afresh on every run (a few ``lstat`` calls).
     """
-    lib = os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(binary)), os.pardir, "lib"))
-    if not os.path.isdir(lib) or _inside(lib, trusted_dirs):
-        return None
-    allowed = _allowed(euid)
-    problem = _directories_problem(lib, allowed)
+    trusted = tuple(trusted_dirs)
+    memo = {} if memo is None else memo
+    origin = os.path.dirname(os.path.abspath(binary)) if library else None
+    closure = _closure(os.path.realpath(binary), cache, memo, origin)
+    problem = closure.get("problem")
     if problem:
-        return problem
-    try:
-        names = os.listdir(lib)
-    except OSError as error:
-        return f"{lib} cannot be listed ({error.strerror})"
-    for name in sorted(names):
-        if not name.startswith(_RUNPATH_LIBRARIES) or ".so" not in name:
+        return str(problem)
+    directories, files = closure["dirs"], closure["files"]
+    assert isinstance(directories, list) and isinstance(files, list)
+    for directory in directories:
+        if trusted and _inside(os.path.realpath(directory), trusted):
             continue
-        path = os.path.join(lib, name)
-        real = os.path.realpath(path)
-        if _inside(real, trusted_dirs):
-            continue
-        try:
-            st = os.stat(real)
-        except OSError:
-            continue  # a dangling link loads nothing
-        problem = _problem(real, st, allowed, is_dir=False)
-        if problem is None and real != path:
-            problem = _directories_problem(os.path.dirname(real), allowed)
+        problem = _memoized(memo, "dir", directory, euid)
         if problem:
-            return problem
+            return f"{problem} (a directory the dynamic loader searches for {os.path.basename(binary)})"
+    for path in files:
+        if trusted and _inside(os.path.realpath(path), trusted):
+            continue
+        problem = _memoized(memo, "file", path, euid)
+        if problem:
+            return f"{problem} (the dynamic loader maps it for {os.path.basename(binary)})"
     return None
+
+
+def _memoized(memo: dict[str, object], kind: str, path: str, euid: int | None) -> str | None:
+    """walk_problem of a loader path, once per run (system libraries recur in every closure)."""
+    key = f"\0{kind}\0{path}"  # cannot collide with the directories walk_problem remembers
+    if key not in memo:
+        if kind == "dir":
+            memo[key] = walk_problem(path, euid=euid, directory=True, missing_ok=True, memo=memo)
+        else:
+            memo[key] = walk_problem(path, euid=euid, memo=memo)
+    found = memo[key]
+    return str(found) if found else None
+
+
+def _identity(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode]
+
+
+def _unchanged(path: str, identity: object, memo: dict[str, object]) -> bool:
+    key = f"\0id\0{path}"
+    if key not in memo:
+        memo[key] = _identity(path)
+    return memo[key] == identity
+
+
+def _closure(
+    binary: str, cache: Cache | None, memo: dict[str, object], origin: str | None
+) -> dict[str, object]:
+    """``{"files": [...], "dirs": [...], "problem": str | None}`` for ``binary``."""
+    identity = _identity(binary)
+    key = [_CLOSURE_FORMAT, binary, identity, origin]
+    if cache is not None and identity is not None:
+        remembered = cache.get("loader", key)
+        if (
+            isinstance(remembered, dict)
+            and isinstance(remembered.get("depends"), list)
+            and all(
+                isinstance(item, list) and len(item) == 2 and _unchanged(str(item[0]), item[1], memo)
+                for item in remembered["depends"]
+            )
+            and isinstance(remembered.get("files"), list)
+            and isinstance(remembered.get("dirs"), list)
+        ):
+            return remembered
+    from dkms_rustc.loader import loader_closure  # only when nothing remembered fits
+
+    found = loader_closure(binary, origin)
+    value: dict[str, object] = {
+        "files": found.files,
+        "dirs": found.search_dirs,
+        "problem": found.problem,
+        "depends": [[path, _identity(path)] for path in found.depends],
+    }
+    if cache is not None and identity is not None:
+        cache.put("loader", key, value)
+    return value
 
 
 def is_inside_any(path: Path, directories: Iterable[Path]) -> bool:

@@ -15,13 +15,29 @@ TYPE_CHECKING = False  # typing costs an import the warm path does without
 if TYPE_CHECKING:
     from packaging.version import Version
 
+# Numbers have at most 9 digits: Python refuses to convert integers of more than 4300 digits
+# from text (a crafted version would otherwise end in a traceback), and no real one comes close.
 _RUSTC_RE = re.compile(
-    r"^rustc (?P<release>\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)"
+    r"rustc (?P<release>\d{1,9}\.\d{1,9}\.\d{1,9}(?:-[0-9A-Za-z.]{1,64})?)"
     r"(?: \((?P<commit>[0-9a-f]{7,40}) (?P<date>\d{4}-\d{2}-\d{2})\))?"
-    r"(?: \((?P<suffix>[^()]*(?:\([^()]*\)[^()]*)*)\))?$"
+    r"(?: \((?P<suffix>[^()\n]*(?:\([^()\n]*\)[^()\n]*)*)\))?"
 )
-_BINDGEN_RE = re.compile(r"^bindgen (?P<release>\d+\.\d+\.\d+)(?:\S*)?(?: .*)?$")
-_NUMBERS_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
+_BINDGEN_RE = re.compile(r"bindgen (?P<release>\d{1,9}\.\d{1,9}\.\d{1,9})(?:\S*)?(?: .*)?")
+_NUMBERS_RE = re.compile(r"^(\d{1,9})\.(\d{1,9})\.(\d{1,9})(?![0-9])")
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def is_calendar_date(text: str) -> bool:
+    """``2026-02-28`` is a date, ``2026-02-30`` is not (a commit date rustc could have written)."""
+    try:
+        year, month, day = (int(part) for part in text.split("-"))
+    except ValueError:
+        return False
+    if not (1 <= month <= 12 and year >= 1):
+        return False
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days = 28 if month == 2 and not leap else _MONTH_DAYS[month - 1]
+    return 1 <= day <= days
 
 
 @dataclass(frozen=True)
@@ -60,10 +76,11 @@ class RustcVersion:
 
 
 def parse_rustc_version(text: str) -> RustcVersion | None:
-    """Parse a ``rustc --version`` line; None when it does not look like one."""
+    """Parse a ``rustc --version`` line; None when it does not look like one (a commit date
+    that is no calendar date included)."""
     line = text.strip()
-    match = _RUSTC_RE.match(line)
-    if match is None:
+    match = _RUSTC_RE.fullmatch(line)
+    if match is None or (match["date"] is not None and not is_calendar_date(match["date"])):
         return None
     return RustcVersion(
         text=line,
@@ -109,7 +126,7 @@ def at_least(release: str, minimum: str | None) -> bool:
 
 def parse_bindgen_version(text: str) -> str | None:
     """``0.72.1`` from ``bindgen 0.72.1``; None when it does not look like bindgen's output."""
-    match = _BINDGEN_RE.match(text.strip())
+    match = _BINDGEN_RE.fullmatch(text.strip())
     return match["release"] if match else None
 
 

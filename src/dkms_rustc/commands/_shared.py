@@ -10,6 +10,7 @@ from dkms_rustc.cache import Cache, default_cache_dir
 from dkms_rustc.config import ConfigFileError, Policy, Settings, load
 from dkms_rustc.decision import Reason, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
+from dkms_rustc.kernel import is_kernel_release
 from dkms_rustc.options import Common, EnvOptions, PreBuildOptions
 from dkms_rustc.output import environ_kernelver, print_lines
 
@@ -65,7 +66,8 @@ def decide_for_build(
         logsink.send(lines, failed=not decision.build_may_proceed, context=f"module {module or '?'}")
     kernel = decision.kernel
     release = (kernel.kernelrelease if kernel else None) or args.kernelver or environ_kernelver() or "KVER"
-    return assessment, release, lines
+    # Only a kernel release is ever written into a refusal, never what a caller passed.
+    return assessment, release if is_kernel_release(release) else "KVER", lines
 
 
 __all__ = ["ConfigFileError", "cache_from", "decide_for_build", "search_dirs", "settings_from"]

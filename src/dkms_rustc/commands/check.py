@@ -17,6 +17,7 @@ from dkms_rustc.config import Settings
 from dkms_rustc.decision import Reason, Verdict, error_decision
 from dkms_rustc.engine import Assessment, Request, assess
 from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.kernel import is_kernel_release
 from dkms_rustc.options import CheckOptions
 from dkms_rustc.output import environ_kernelver, print_lines
 
@@ -39,7 +40,7 @@ def run(args: CheckOptions) -> int:
         assessment = Assessment(error_decision(str(error), Reason.CONFIGURATION))
     else:
         if args.kernel_hook:
-            return kernel_hook(args, settings)
+            return _kernel_hook_never_crashes(args, settings)
         request = Request(
             kernel_dir=_kernel_dir(args, args.kernelver),
             kernelrelease=args.kernelver or (None if args.kernel_dir else environ_kernelver()),
@@ -54,6 +55,26 @@ def run(args: CheckOptions) -> int:
     else:
         print_lines(report.human_lines(assessment, args.verbose), sys.stdout)
     return assessment.decision.exit_code
+
+
+def _kernel_hook_never_crashes(args: CheckOptions, settings: Settings) -> int:
+    """The kernel hook must not block a kernel upgrade because of a bug in this tool."""
+    try:
+        return kernel_hook(args, settings)
+    except Exception as error:
+        import os
+
+        if os.environ.get("DKMS_RUSTC_DEBUG"):
+            raise
+        release = args.kernelver or environ_kernelver() or "KVER"
+        print_lines(
+            [
+                f"kernel hook: dkms-rustc failed (internal error {type(error).__name__}); the kernel "
+                "upgrade goes on, and DKMS's own build will say whether the Rust modules build; "
+                f"check with: dkms-rustc check -k {release if is_kernel_release(release) else 'KVER'}"
+            ]
+        )
+        return 0
 
 
 def kernel_hook(args: CheckOptions, settings: Settings) -> int:

@@ -45,6 +45,16 @@ def effective(settings: configuration.Settings) -> list[dict[str, Any]]:
 
 
 def run(args: ConfigOptions) -> int:
+    if args.module is not None and not configuration.MODULE_NAME_RE.fullmatch(args.module):
+        from dkms_rustc.text import printable
+
+        print_lines(
+            [
+                f"ERROR: --module {printable(args.module)!r} is not a DKMS module name (letters, digits "
+                "and ._+@- only, as in a [module NAME] section)"
+            ]
+        )
+        return ExitCode.ERROR
     try:
         settings = configuration.load(args.config, args.module)
     except configuration.ConfigFileError as error:

@@ -67,6 +67,26 @@ def shell_lines(assessment: Assessment, release: str) -> list[str]:
 
 
 def run(args: EnvOptions) -> int:
+    try:
+        return _run(args)
+    except BaseException as error:
+        # Fail closed: DKMS sources what is printed; without it make would use kbuild's default
+        # rustc. Then report the error as every command does.
+        what = (
+            "interrupted"
+            if isinstance(error, KeyboardInterrupt)
+            else f"internal error {type(error).__name__}"
+        )
+        lines = _stop_lines(f"{what}: nothing was decided, so this build is stopped", "KVER")
+        try:
+            sys.stdout.write("".join(line + "\n" for line in lines))
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        raise
+
+
+def _run(args: EnvOptions) -> int:
     module = args.module or os.environ.get("module") or None
     source = args.source_dir or (Path(os.environ["source_dir"]) if os.environ.get("source_dir") else None)
     version = args.module_version or os.environ.get("module_version", "")

@@ -16,7 +16,14 @@ from dkms_rustc.commands._shared import decide_for_build
 from dkms_rustc.config import Policy
 from dkms_rustc.decision import Verdict
 from dkms_rustc.exitcodes import ExitCode
-from dkms_rustc.handoff import ARGS_FILE, HandoffError, withdraw, write_refusal, write_selection
+from dkms_rustc.handoff import (
+    ARGS_FILE,
+    HandoffError,
+    forget_earlier,
+    withdraw,
+    write_refusal,
+    write_selection,
+)
 from dkms_rustc.options import PreBuildOptions
 from dkms_rustc.output import PREFIX, print_lines
 
@@ -85,6 +92,34 @@ def run(args: PreBuildOptions) -> int:
         )
         return ExitCode.ERROR
     build_dir = given.absolute()
+    # First of all: arguments an earlier run left must never outlive this one. Killed from
+    # here on, the hook leaves none, and the MAKE line stops at its hook-did-not-run fallback.
+    forget_earlier(build_dir)
+    try:
+        return _decide_and_hand_off(args, build_dir, cwd)
+    except BaseException as error:  # a bug, or an interrupt: fail closed, then report it
+        _fail_closed(build_dir, error)
+        raise
+
+
+def _fail_closed(build_dir: Path, error: BaseException) -> None:
+    """After an unexpected error: a refusal that stops make (or, if that cannot be written,
+    no arguments file at all, so the MAKE line stops at its fallback)."""
+    what = (
+        "interrupted" if isinstance(error, KeyboardInterrupt) else f"internal error ({type(error).__name__})"
+    )
+    line = (
+        f"{PREFIX}ERROR: dkms-rustc pre-build {what}: nothing was decided, so this build is "
+        "stopped; run dkms-rustc check for the kernel (DKMS_RUSTC_DEBUG=1 shows where it failed) "
+        "and report the error"
+    )
+    try:
+        write_refusal(build_dir, [line], f"{PREFIX}this module build was stopped before compiling")
+    except Exception:
+        withdraw(build_dir)
+
+
+def _decide_and_hand_off(args: PreBuildOptions, build_dir: Path, cwd: Path | None) -> int:
     module = args.module or os.environ.get("module") or None
     excluded = _module_trees(build_dir, None if args.build_dir else cwd)
     policy = Policy(args.policy) if args.policy else None

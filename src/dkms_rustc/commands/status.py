@@ -16,6 +16,7 @@ from dkms_rustc.decision import Reason, Verdict
 from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Assessment, Request, assess, prepare_toolchains
 from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.fileio import exists, is_symlink
 from dkms_rustc.options import StatusOptions
 from dkms_rustc.output import print_lines
 from dkms_rustc.text import printable
@@ -48,7 +49,7 @@ def installed_kernels(
             releases = []
         for release in releases:
             build = modules_dir / release / "build"
-            if release in seen or not (build.exists() or build.is_symlink()):
+            if release in seen or not (exists(build) or is_symlink(build)):
                 continue
             seen.add(release)
             entries.append(KernelEntry(release, build, release == running))
@@ -85,7 +86,7 @@ def _row(entry: KernelEntry, assessment: Assessment) -> list[str]:
             rustc = "a matching rustc, but no suitable bindgen"
     elif decision.verdict is Verdict.NO_METADATA:
         rustc = "none can work: the headers lack the Rust metadata"
-    elif decision.verdict is Verdict.ERROR and not entry.tree.exists():
+    elif decision.verdict is Verdict.ERROR and not exists(entry.tree):
         rustc = "cannot tell: its headers are not installed (no DKMS module can build for it)"
     elif decision.verdict is Verdict.ERROR:
         rustc = "cannot tell: kernel tree unreadable"
@@ -179,7 +180,7 @@ def run(args: StatusOptions) -> int:
         for entry, assessment in results
         if assessment.decision.verdict not in (Verdict.OK, Verdict.NO_RUST)
         # A kernel without headers builds no DKMS module at all: not a Rust problem to flag.
-        and entry.tree.exists()
+        and exists(entry.tree)
     ]
     # Every kernel can build Rust modules (or has no Rust at all), or at least one cannot.
     code = ExitCode.REFUSED if cannot else ExitCode.OK
@@ -198,7 +199,7 @@ def run(args: StatusOptions) -> int:
         return code
 
     usable = sum(1 for tool in prepared.rustcs if tool.usable)
-    no_headers = sum(1 for entry, _ in results if not entry.tree.exists())
+    no_headers = sum(1 for entry, _ in results if not exists(entry.tree))
     ok = len(results) - len(cannot) - no_headers
     without = f" ({no_headers} without headers)" if no_headers else ""
     summary = (

@@ -1,0 +1,192 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Nothing but the kernel's own text reaches the output or the hand-off files.
+
+The report's case: a user-owned tree whose include/config/kernel.release is a link to a
+root-only one-line file (a 0600 key in a 0700 directory). As root, ``pre-build --kernel-dir``
+printed it and wrote it into the 0644 dkms-rustc.refused.mk; ``check`` and ``status`` printed
+it too. The key here has the shape of a kernel release, so only the disclosure rule (a
+private file is read only where nobody but root can have put it) keeps it out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import planted
+from dkms_rustc import config
+from dkms_rustc.cli import main
+from dkms_rustc.exitcodes import ExitCode
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to read what only root can"),
+]
+SECRET = "AKIAsecretKEY42"  # letters and digits: it passes for a kernel release
+
+
+@pytest.fixture
+def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with planted.public_base() as path:
+        monkeypatch.setattr(config, "SYSTEM_CONFIG", path / "no-system.conf")
+        monkeypatch.delenv("kernelver", raising=False)
+        yield path
+
+
+def _secret(base: Path) -> Path:
+    private = base / "root-only"
+    private.mkdir(mode=0o700)
+    key = private / "key"
+    key.write_text(SECRET + "\n")
+    key.chmod(0o600)
+    return key
+
+
+def _tree(base: Path, link: str, *, user: bool) -> Path:
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    target = tree / link
+    target.unlink(missing_ok=True)
+    target.symlink_to(_secret(base))
+    if user:
+        planted.chown_tree(tree)
+    return tree
+
+
+def _everything(base: Path, captured: str) -> str:
+    texts = [captured]
+    for path in base.rglob("dkms-rustc.*"):
+        texts.append(path.read_text())
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("link", ["include/config/kernel.release", ".kernelvariables"])
+@pytest.mark.parametrize("command", ["pre-build", "check", "status"])
+def test_a_link_to_a_root_only_file_never_reaches_the_output(
+    command: str, link: str, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = _tree(base, link, user=True)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    build = base / "build"
+    build.mkdir()
+    argv = {  # no compiler at all: a refusal, which names the kernel release
+        "pre-build": [
+            "pre-build",
+            "--kernel-dir",
+            str(tree),
+            "--build-dir",
+            str(build),
+            "--config",
+            str(conf),
+        ],
+        "check": ["check", "--json", "--kernel-dir", str(tree), "--config", str(conf)],
+        "status": [
+            "status",
+            "-v",
+            "--kernel-dir",
+            str(tree),
+            "--config",
+            str(conf),
+            "--dkms-tree",
+            str(base),
+        ],
+    }[command]
+    code = main(argv)
+    out = capsys.readouterr()
+    everything = _everything(base, out.out + out.err)
+    assert code == ExitCode.REFUSED, everything
+    assert SECRET not in everything
+    if command == "pre-build":
+        assert (build / "dkms-rustc.refused.mk").is_file()
+    assert "is readable only by root" in everything  # said, as why the file was not read
+
+
+def test_positive_control_root_can_read_its_own_private_files(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same link in a tree only root can change: root put it there, so it is read (and
+    here shown, as the kernel release)."""
+    tree = _tree(base, "include/config/kernel.release", user=False)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+    assert SECRET in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "release",
+    ["7.2 $(shell touch /tmp/x)", "7.2\x1b]0;owned\x07", "../../etc", "x" * 300, "-f /etc/passwd"],
+)
+def test_a_release_read_from_the_tree_is_validated_before_it_is_written(
+    release: str, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    (tree / "include" / "config" / "kernel.release").write_text(release + "\n")
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    build = base / "build"
+    build.mkdir()
+    code = main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(conf)])
+    assert code == ExitCode.REFUSED
+    written = (build / "dkms-rustc.refused.mk").read_text() + capsys.readouterr().err
+    assert release.strip() not in written
+    assert "dkms-rustc check -k KVER" in written
+
+
+_EXCHANGER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b, stop = (arg.encode() for arg in sys.argv[1:])
+while not os.path.exists(stop):
+    libc.renameat2(-100, a, -100, b, 2)  # AT_FDCWD, RENAME_EXCHANGE
+"""
+
+
+def test_a_link_swapped_in_a_loop_never_leaks(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As uid 1000: kernel.release swapped (renameat2 RENAME_EXCHANGE) between a public
+    release and a link to the key while root reads it, again and again."""
+    import subprocess
+
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.skip("/usr/bin/python3 is needed to run code as uid 1000")
+    tree = _tree(base, "include/config/kernel.release", user=False)
+    config_dir = tree / "include" / "config"
+    (config_dir / "decoy").write_text("7.2.0-decoy\n")
+    planted.chown_tree(config_dir)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    stop = base / "STOP"
+    names = [str(config_dir / "kernel.release"), str(config_dir / "decoy"), str(stop)]
+    racer = subprocess.Popen(
+        ["/usr/bin/python3", "-c", _EXCHANGER, *names], user=planted.USER_UID, group=planted.USER_UID, cwd="/"
+    )
+    seen = ""
+    try:
+        for _ in range(40):
+            main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+            out = capsys.readouterr()
+            seen += out.out + out.err
+    finally:
+        stop.touch()
+        racer.wait(timeout=10)
+    assert SECRET not in seen
+    assert "7.2.0-decoy" in seen  # the race really ran: sometimes the public file was read
+
+
+def test_a_config_file_named_through_a_users_link_to_a_private_file_is_not_quoted(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Configuration errors quote the offending line: a --config link to a private file (this
+    key) must not make them quote it."""
+    user = base / "home" / "user"
+    user.mkdir(parents=True)
+    (user / "dkms-rustc.conf").symlink_to(_secret(base))
+    planted.chown_tree(base / "home")
+    code = main(["check", "--kernel-dir", str(base), "--config", str(user / "dkms-rustc.conf")])
+    out = capsys.readouterr()
+    assert code == ExitCode.ERROR
+    assert SECRET not in out.out + out.err
+    assert "is readable only by root" in out.out + out.err
