@@ -29,7 +29,7 @@ from dkms_rustc.decision import (
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.hints import Platform
 from dkms_rustc.kernel import Artifact, KernelRust
-from dkms_rustc.proof import ProofResult
+from dkms_rustc.proof import ProofOutcome, ProofResult
 from dkms_rustc.toolchains import CandidateKind, Found, Toolchain
 
 STABLE = "rustc 1.95.0 (59807616e 2026-04-14)"
@@ -86,21 +86,23 @@ def untrusted(tool: Toolchain, why: str = "/home/u is owned by uid 1000") -> Too
 
 
 def passed() -> ProofResult:
-    return ProofResult(True, "a test crate compiled against the kernel's metadata")
+    return ProofResult(ProofOutcome.PASSED, "a test crate compiled against the kernel's metadata")
 
 
 def failed(code: str) -> ProofResult:
     return ProofResult(
-        False, f"test compile against the kernel's metadata failed: error[{code}]: x", code=code
+        ProofOutcome.FAILED, f"test compile against the kernel's metadata failed: error[{code}]: x", code=code
     )
 
 
 def crashed() -> ProofResult:
-    return ProofResult(False, "test compile failed: rustc crashed (SIGSEGV)", compiler_failed=True)
+    return ProofResult(
+        ProofOutcome.FAILED, "test compile failed: rustc crashed (SIGSEGV)", compiler_failed=True
+    )
 
 
 def skipped() -> ProofResult:
-    return ProofResult(False, "test compile skipped: the kernel tree is not trusted (x)", skipped=True)
+    return ProofResult(ProofOutcome.SKIPPED, "test compile skipped: the kernel tree is not trusted (x)")
 
 
 GOOD = rustc("/usr/bin/rustc", STABLE)

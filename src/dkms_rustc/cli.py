@@ -17,6 +17,7 @@ import sys
 TYPE_CHECKING = False  # typing costs an import the warm path does without
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from dkms_rustc.options import Common
 
@@ -58,12 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(words: list[str]) -> int:
     from dkms_rustc.arguments import parse
+    from dkms_rustc.config import ConfigFileError
     from dkms_rustc.exitcodes import ExitCode
     from dkms_rustc.output import print_lines
 
     options = parse(words)
     try:
         return _dispatch(options)
+    except ConfigFileError as error:  # the one place an unusable configuration is handled
+        return _unusable_configuration(options, error)
     except KeyboardInterrupt:
         print_lines(["ERROR: interrupted"])
         return ExitCode.INTERRUPTED
@@ -88,34 +92,40 @@ def _run(words: list[str]) -> int:
         return ExitCode.INTERNAL_ERROR
 
 
+def _unusable_configuration(options: Common, error: Exception) -> int:
+    """What the subcommand makes of an unusable configuration file (its
+    ``unusable_configuration``), else: say so, ExitCode.ERROR."""
+    from dkms_rustc import warm
+    from dkms_rustc.exitcodes import ExitCode
+    from dkms_rustc.output import print_lines
+
+    warm.spoil("the configuration is unusable")  # fixing it must take effect at once
+    handler = getattr(_command(options), "unusable_configuration", None)
+    if handler is not None:
+        status: int = handler(options, error)
+        return status
+    print_lines([f"ERROR: {error}"])
+    return ExitCode.ERROR
+
+
+# Each kind of options and the module of its subcommand (imported when it runs).
+_COMMANDS = {
+    "CheckOptions": "check",
+    "PreBuildOptions": "pre_build",
+    "StatusOptions": "status",
+    "ConfigOptions": "config",
+    "EnvOptions": "env",
+    "UpgradeCheckOptions": "upgrade_check",
+    "ToolchainsOptions": "toolchains",
+}
+
+
+def _command(options: Common) -> Any:
+    import importlib
+
+    return importlib.import_module(f"dkms_rustc.commands.{_COMMANDS[type(options).__name__]}")
+
+
 def _dispatch(options: Common) -> int:
-    from dkms_rustc import options as kinds
-
-    if isinstance(options, kinds.CheckOptions):
-        from dkms_rustc.commands import check
-
-        return check.run(options)
-    if isinstance(options, kinds.PreBuildOptions):
-        from dkms_rustc.commands import pre_build
-
-        return pre_build.run(options)
-    if isinstance(options, kinds.StatusOptions):
-        from dkms_rustc.commands import status
-
-        return status.run(options)
-    if isinstance(options, kinds.ConfigOptions):
-        from dkms_rustc.commands import config as config_command
-
-        return config_command.run(options)
-    if isinstance(options, kinds.EnvOptions):
-        from dkms_rustc.commands import env as env_command
-
-        return env_command.run(options)
-    if isinstance(options, kinds.UpgradeCheckOptions):
-        from dkms_rustc.commands import upgrade_check
-
-        return upgrade_check.run(options)
-    assert isinstance(options, kinds.ToolchainsOptions)
-    from dkms_rustc.commands import toolchains
-
-    return toolchains.run(options)
+    status: int = _command(options).run(options)
+    return status

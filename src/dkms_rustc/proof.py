@@ -16,6 +16,7 @@ root-only (``KernelRust.code_problem``); scripts/target.json as a private copy (
 
 from __future__ import annotations
 
+import enum
 import glob
 import os
 import re
@@ -34,15 +35,34 @@ PROOF_TIMEOUT = 6.0
 _ERROR_RE = re.compile(r"^error(\[E\d{4}\])?: (.*)$", re.MULTILINE)
 
 
+class ProofOutcome(str, enum.Enum):
+    """What a test compile says about a candidate."""
+
+    PASSED = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not attempted or inconclusive
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class ProofResult:
     """How the test compile against the kernel's metadata went (or why it was not run)."""
 
-    ok: bool
+    outcome: ProofOutcome
     detail: str
-    skipped: bool = False  # not attempted or inconclusive: the selection rests on the version
     code: str | None = None  # rustc's error code, e.g. "E0514"
     compiler_failed: bool = False  # the compiler hung, crashed or could not start
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is ProofOutcome.PASSED
+
+    @property
+    def skipped(self) -> bool:
+        """Not attempted, or inconclusive: the selection rests on the version string alone."""
+        return self.outcome is ProofOutcome.SKIPPED
 
     @property
     def compiler_at_fault(self) -> bool:
@@ -160,36 +180,36 @@ def prove(
 ) -> ProofResult:
     """Compile the test crate with ``toolchain`` against ``kernel``'s metadata."""
     if kernel.rust_dir is None:
-        return ProofResult(False, "the kernel has no rust/ metadata to compile against", skipped=True)
+        return ProofResult(ProofOutcome.SKIPPED, "the kernel has no rust/ metadata to compile against")
     # rustc loads (runs the initialisers of) the kernel's proc-macro .so files: only do that
     # from a tree nobody else controls (read_kernel judged it; its note says what that means).
     if kernel.code_problem:
         return ProofResult(
-            False,
+            ProofOutcome.SKIPPED,
             f"test compile skipped: the kernel tree is not trusted ({kernel.code_problem}); "
             "the selection rests on the exact version string",
-            skipped=True,
         )
     if kernel.target_spec is not None and (kernel.target_spec_problem or kernel.target_spec_data is None):
         return ProofResult(
-            False,
+            ProofOutcome.SKIPPED,
             f"test compile skipped: {kernel.target_spec_problem or 'the target specification was not read'}; "
             "the selection rests on the exact version string",
-            skipped=True,
         )
     compiler_key = _compiler_identity(toolchain)
     kernel_key = _kernel_identity(kernel)
     key = [compiler_key, kernel_key] if compiler_key and kernel_key else None
     if key is not None and cache.get("proof", key) == "ok":
-        return ProofResult(True, "a test crate compiled against the kernel's metadata (remembered)")
+        return ProofResult(
+            ProofOutcome.PASSED, "a test crate compiled against the kernel's metadata (remembered)"
+        )
     foreign = _foreign_proc_macros(kernel)
     if foreign:
-        return ProofResult(False, foreign, skipped=True)
+        return ProofResult(ProofOutcome.SKIPPED, foreign)
     timeout = deadline.remaining(PROOF_TIMEOUT)
     if timeout <= 0:
         warm.spoil("the time for test compiles ran out")
         return ProofResult(
-            False, "test compile not attempted: the time for test compiles ran out", skipped=True
+            ProofOutcome.SKIPPED, "test compile not attempted: the time for test compiles ran out"
         )
     import shutil  # only a test compile needs these; a remembered result does not
     import tempfile
@@ -197,10 +217,9 @@ def prove(
     parent = _private_parent(tempfile.gettempdir())
     if parent is None:
         return ProofResult(
-            False,
+            ProofOutcome.SKIPPED,
             f"test compile skipped: neither {tempfile.gettempdir()} nor /tmp is a directory only root "
             "can change, so the copy rustc would read there could be swapped",
-            skipped=True,
         )
     workdir = Path(tempfile.mkdtemp(prefix="dkms-rustc-proof-", dir=parent))
     try:
@@ -211,27 +230,32 @@ def prove(
         env = runner.minimal_environment({"RUSTC_BOOTSTRAP": "1"})
         result = runner.run(proof_command(toolchain, kernel, workdir), timeout=timeout, env=env, cwd=workdir)
     except OSError as error:
-        return ProofResult(False, f"test compile could not be prepared: {error}", compiler_failed=True)
+        return ProofResult(
+            ProofOutcome.FAILED, f"test compile could not be prepared: {error}", compiler_failed=True
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if result.ok:
         if key is not None:
             cache.put("proof", key, "ok")
-        return ProofResult(True, "a test crate compiled against the kernel's metadata")
+        return ProofResult(ProofOutcome.PASSED, "a test crate compiled against the kernel's metadata")
     if result.returncode is None or result.returncode < 0 or result.start_error:
-        return ProofResult(False, f"test compile failed: {result.failure()}", compiler_failed=True)
+        return ProofResult(
+            ProofOutcome.FAILED, f"test compile failed: {result.failure()}", compiler_failed=True
+        )
     code, message = first_error(result.stderr)
     label = f"error[{code}]" if code else "error"
     if code in ("E0461", "E0462"):
         # The crate was built for another target than the one this tool could tell: the test
         # says nothing about the compiler. Select on the version string, and say so.
         return ProofResult(
-            False,
+            ProofOutcome.SKIPPED,
             f"test compile inconclusive ({label}: {message}): the kernel's target could not be "
             "determined; the selection rests on the exact version string",
-            skipped=True,
             code=code,
         )
     return ProofResult(
-        False, f"test compile against the kernel's metadata failed: {label}: {message}", code=code
+        ProofOutcome.FAILED,
+        f"test compile against the kernel's metadata failed: {label}: {message}",
+        code=code,
     )

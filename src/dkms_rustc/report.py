@@ -76,10 +76,7 @@ def evidence_lines(assessment: Assessment) -> list[str]:
     for tool in [*assessment.rustcs, *assessment.bindgens]:
         lines.append(f"evidence: candidate {tool_line(tool)}")
     for binary, proof in assessment.proofs.items():
-        lines.append(
-            f"evidence: test compile with {binary}: "
-            f"{'ok' if proof.ok else 'skipped' if proof.skipped else 'failed'}: {proof.detail}"
-        )
+        lines.append(f"evidence: test compile with {binary}: {proof.outcome}: {proof.detail}")
     lines += [f"evidence: cache: {note}" for note in assessment.cache_notes]
     return lines
 

@@ -1,4 +1,10 @@
-"""Option handling shared by the subcommands, and the decision step of the build commands."""
+"""Option handling shared by the subcommands, and the decision step of the build commands.
+
+An unusable configuration file raises :class:`ConfigFileError` from :func:`settings_from`;
+:mod:`dkms_rustc.cli` catches it in one place and asks the subcommand what that means for it
+(its ``unusable_configuration`` function, when it has one: the build commands must still stop
+make, the hooks must not block a package manager), else reports it with ExitCode.ERROR.
+"""
 
 from __future__ import annotations
 
@@ -40,34 +46,50 @@ def decide_for_build(
     """What ``pre-build`` and ``env`` share: settings, the assessment for a build about to
     happen (so ``auto_install`` may run), its lines on stderr (and syslog when configured).
     Returns the assessment, the kernel release to name in a refusal, and the lines printed."""
-    syslog = False
-    try:
-        settings = settings_from(args, module)
-    except ConfigFileError as error:
-        assessment = Assessment(error_decision(str(error), Reason.CONFIGURATION))
-    else:
-        syslog = settings.syslog
-        if policy:
-            settings = replace(settings, policy=policy, origins={**settings.origins, "policy": "--policy"})
-        request = Request(
-            kernel_dir=args.kernel_dir,
-            kernelrelease=args.kernelver or environ_kernelver(),
-            search=search_dirs(args),
-            excluded=excluded,
-            may_install=True,
-        )
-        assessment = assess(request, settings, cache_from(args, settings))
-    decision = assessment.decision
+    settings = settings_from(args, module)
+    if policy:
+        settings = replace(settings, policy=policy, origins={**settings.origins, "policy": "--policy"})
+    request = Request(
+        kernel_dir=args.kernel_dir,
+        kernelrelease=args.kernelver or environ_kernelver(),
+        search=search_dirs(args),
+        excluded=excluded,
+        may_install=True,
+    )
+    assessment = assess(request, settings, cache_from(args, settings))
     lines = report.human_lines(assessment, args.verbose)
     print_lines(lines)
-    if syslog:
+    if settings.syslog:
         from dkms_rustc import logsink
 
-        logsink.send(lines, failed=not decision.build_may_proceed, context=f"module {module or '?'}")
-    kernel = decision.kernel
+        failed = not assessment.decision.build_may_proceed
+        logsink.send(lines, failed=failed, context=f"module {module or '?'}")
+    return assessment, _release_to_name(assessment, args), lines
+
+
+def configuration_refusal(
+    args: PreBuildOptions | EnvOptions, error: ConfigFileError
+) -> tuple[Assessment, str, list[str]]:
+    """What ``pre-build`` and ``env`` decide when the configuration is unusable (nothing, so
+    the build must stop), printed like any decision."""
+    assessment = Assessment(error_decision(str(error), Reason.CONFIGURATION))
+    lines = report.human_lines(assessment, args.verbose)
+    print_lines(lines)
+    return assessment, _release_to_name(assessment, args), lines
+
+
+def _release_to_name(assessment: Assessment, args: PreBuildOptions | EnvOptions) -> str:
+    kernel = assessment.decision.kernel
     release = (kernel.kernelrelease if kernel else None) or args.kernelver or environ_kernelver() or "KVER"
     # Only a kernel release is ever written into a refusal, never what a caller passed.
-    return assessment, release if is_kernel_release(release) else "KVER", lines
+    return release if is_kernel_release(release) else "KVER"
 
 
-__all__ = ["ConfigFileError", "cache_from", "decide_for_build", "search_dirs", "settings_from"]
+__all__ = [
+    "ConfigFileError",
+    "cache_from",
+    "configuration_refusal",
+    "decide_for_build",
+    "search_dirs",
+    "settings_from",
+]

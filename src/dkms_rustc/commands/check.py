@@ -33,23 +33,26 @@ def _kernel_dir(args: CheckOptions, release: str | None) -> Path | None:
 
 
 def run(args: CheckOptions) -> int:
-    settings: Settings | None = None
-    try:
-        settings = settings_from(args)
-    except ConfigFileError as error:
-        assessment = Assessment(error_decision(str(error), Reason.CONFIGURATION))
-    else:
-        if args.kernel_hook:
-            return _kernel_hook_never_crashes(args, settings)
-        request = Request(
-            kernel_dir=_kernel_dir(args, args.kernelver),
-            kernelrelease=args.kernelver or (None if args.kernel_dir else environ_kernelver()),
-            search=search_dirs(args),
-        )
-        assessment = assess(request, settings, cache_from(args, settings))
-    if args.kernel_hook:  # an unusable configuration file must not block a kernel upgrade
-        print_lines([f"kernel hook: {assessment.decision.headline}"])
+    settings = settings_from(args)
+    if args.kernel_hook:
+        return _kernel_hook_never_crashes(args, settings)
+    request = Request(
+        kernel_dir=_kernel_dir(args, args.kernelver),
+        kernelrelease=args.kernelver or (None if args.kernel_dir else environ_kernelver()),
+        search=search_dirs(args),
+    )
+    return _report(args, assess(request, settings, cache_from(args, settings)))
+
+
+def unusable_configuration(args: CheckOptions, error: ConfigFileError) -> int:
+    """The report says so (exit ERROR); the kernel hook must not block a kernel upgrade."""
+    if args.kernel_hook:
+        print_lines([f"kernel hook: {error}"])
         return ExitCode.OK
+    return _report(args, Assessment(error_decision(str(error), Reason.CONFIGURATION)))
+
+
+def _report(args: CheckOptions, assessment: Assessment) -> int:
     if args.json:
         sys.stdout.write(report.dumps(report.as_json(assessment, args.verbose)) + "\n")
     else:

@@ -55,11 +55,7 @@ def run(args: ConfigOptions) -> int:
             ]
         )
         return ExitCode.ERROR
-    try:
-        settings = configuration.load(args.config, args.module)
-    except configuration.ConfigFileError as error:
-        print_lines([f"ERROR: {error}"])
-        return ExitCode.ERROR
+    settings = configuration.load(args.config, args.module)
     rows = effective(settings)
     files = [str(configuration.SYSTEM_CONFIG)] + ([str(args.config)] if args.config else [])
     if args.json:

@@ -19,8 +19,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from dkms_rustc.commands._shared import decide_for_build
-from dkms_rustc.config import Policy
+from dkms_rustc.commands._shared import configuration_refusal, decide_for_build
+from dkms_rustc.config import ConfigFileError, Policy
 from dkms_rustc.decision import Verdict
 from dkms_rustc.dkmsmodules import rust_reasons
 from dkms_rustc.engine import Assessment
@@ -69,6 +69,8 @@ def shell_lines(assessment: Assessment, release: str) -> list[str]:
 def run(args: EnvOptions) -> int:
     try:
         return _run(args)
+    except ConfigFileError:
+        raise  # decided, not a crash: the command line's handler prints the stop
     except BaseException as error:
         # Fail closed: DKMS sources what is printed; without it make would use kbuild's default
         # rustc. Then report the error as every command does.
@@ -84,6 +86,13 @@ def run(args: EnvOptions) -> int:
         except (OSError, ValueError):
             pass
         raise
+
+
+def unusable_configuration(args: EnvOptions, error: ConfigFileError) -> int:
+    """Nothing can be decided: make must stop, saying why."""
+    assessment, release, _ = configuration_refusal(args, error)
+    sys.stdout.write("".join(line + "\n" for line in shell_lines(assessment, release)))
+    return assessment.decision.exit_code
 
 
 def _run(args: EnvOptions) -> int:

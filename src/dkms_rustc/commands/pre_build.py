@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dkms_rustc.commands._shared import decide_for_build
-from dkms_rustc.config import Policy
+from dkms_rustc.commands._shared import configuration_refusal, decide_for_build
+from dkms_rustc.config import ConfigFileError, Policy
 from dkms_rustc.decision import Verdict
+from dkms_rustc.engine import Assessment
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import (
     ARGS_FILE,
@@ -80,8 +81,7 @@ def _build_c_modules_only(build_dir: Path) -> int:
     return ExitCode.OK
 
 
-def run(args: PreBuildOptions) -> int:
-    cwd = _cwd()
+def _build_dir(args: PreBuildOptions, cwd: Path | None) -> Path | None:
     given: Path | None = args.build_dir or cwd
     if given is None:
         print_lines(
@@ -90,16 +90,34 @@ def run(args: PreBuildOptions) -> int:
                 "there is no build directory to hand the decision to"
             ]
         )
+        return None
+    return given.absolute()
+
+
+def run(args: PreBuildOptions) -> int:
+    cwd = _cwd()
+    build_dir = _build_dir(args, cwd)
+    if build_dir is None:
         return ExitCode.ERROR
-    build_dir = given.absolute()
     # First of all: arguments an earlier run left must never outlive this one. Killed from
     # here on, the hook leaves none, and the MAKE line stops at its hook-did-not-run fallback.
     forget_earlier(build_dir)
     try:
         return _decide_and_hand_off(args, build_dir, cwd)
+    except ConfigFileError:
+        raise  # decided, not a crash: the command line's handler hands the refusal over
     except BaseException as error:  # a bug, or an interrupt: fail closed, then report it
         _fail_closed(build_dir, error)
         raise
+
+
+def unusable_configuration(args: PreBuildOptions, error: ConfigFileError) -> int:
+    """Nothing can be decided: make must stop, saying why."""
+    build_dir = _build_dir(args, _cwd())
+    if build_dir is None:
+        return ExitCode.ERROR
+    assessment, release, lines = configuration_refusal(args, error)
+    return _hand_off(build_dir, assessment, release, lines)
 
 
 def _fail_closed(build_dir: Path, error: BaseException) -> None:
@@ -127,6 +145,12 @@ def _decide_and_hand_off(args: PreBuildOptions, build_dir: Path, cwd: Path | Non
     decision = assessment.decision
     if decision.verdict is Verdict.NO_RUST and not decision.build_may_proceed and _mixed_package(build_dir):
         return _build_c_modules_only(build_dir)
+    return _hand_off(build_dir, assessment, release, lines)
+
+
+def _hand_off(build_dir: Path, assessment: Assessment, release: str, lines: list[str]) -> int:
+    """The selection, or a refusal that stops make, in the files the MAKE line reads."""
+    decision = assessment.decision
     try:
         if decision.build_may_proceed:
             path = write_selection(build_dir, decision.make_args)

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from dkms_rustc import report
-from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
+from dkms_rustc.commands._shared import cache_from, search_dirs, settings_from
 from dkms_rustc.decision import Reason, Verdict
 from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Assessment, Request, assess, prepare_toolchains
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.fileio import exists, is_symlink
 from dkms_rustc.options import StatusOptions
-from dkms_rustc.output import print_lines
 from dkms_rustc.text import printable
 
 MODULES_DIR = Path("/lib/modules")
@@ -158,11 +157,7 @@ def _module_json(module: DkmsModule) -> dict[str, Any]:
 
 
 def run(args: StatusOptions) -> int:
-    try:
-        settings = settings_from(args)
-    except ConfigFileError as error:
-        print_lines([f"ERROR: {error}"])
-        return ExitCode.ERROR
+    settings = settings_from(args)
     cache = cache_from(args, settings)
     explicit = bool(args.modules_dir or args.kernel_dir)
     modules_dirs = list(args.modules_dir) if args.modules_dir else ([] if args.kernel_dir else [MODULES_DIR])

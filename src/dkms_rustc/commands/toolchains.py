@@ -5,20 +5,15 @@ from __future__ import annotations
 import sys
 
 from dkms_rustc import report
-from dkms_rustc.commands._shared import ConfigFileError, cache_from, search_dirs, settings_from
+from dkms_rustc.commands._shared import cache_from, search_dirs, settings_from
 from dkms_rustc.engine import PROBE_BUDGET, Request, discover_toolchains
-from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.options import ToolchainsOptions
 from dkms_rustc.output import print_lines
 from dkms_rustc.runner import Deadline
 
 
 def run(args: ToolchainsOptions) -> int:
-    try:
-        settings = settings_from(args)
-    except ConfigFileError as error:
-        print_lines([f"ERROR: {error}"])
-        return ExitCode.ERROR
+    settings = settings_from(args)
     request = Request(kernel_dir=None, kernelrelease=None, search=search_dirs(args))
     found, rustcs, bindgens = discover_toolchains(
         request, settings, cache_from(args, settings), Deadline(PROBE_BUDGET)

@@ -142,12 +142,14 @@ def _stop_before(states: list[KernelState], changing: list[Path], names: str, se
     return ExitCode.HOOK_FAILED
 
 
+def unusable_configuration(args: UpgradeCheckOptions, error: ConfigFileError) -> int:
+    """An unusable configuration must not break a package manager's transaction."""
+    print_lines([f"upgrade check: {error}; nothing checked"])
+    return ExitCode.OK
+
+
 def run(args: UpgradeCheckOptions) -> int:
-    try:
-        settings = settings_from(args)
-    except ConfigFileError as error:  # an unusable configuration must not break a transaction
-        print_lines([f"upgrade check: {error}; nothing checked"])
-        return ExitCode.OK
+    settings = settings_from(args)
     cache = cache_from(args, settings)
     key = [str(path) for path in _modules_dirs(args)]
     modules = [module for module in registered_modules(args.dkms_tree, args.dkms_etc) if module.is_rust]
