@@ -86,6 +86,7 @@ __all__ = [
     "generations_or_skip",
     "hook_output",
     "machine",
+    "machine_lock",
     "module_package",
     "put_module",
     "recover",
@@ -202,7 +203,10 @@ def launcher_text(src: Path = SRC) -> str:
 
 
 @contextlib.contextmanager
-def _machine_lock() -> Iterator[None]:
+def machine_lock() -> Iterator[None]:
+    """The machine-wide test lock, exclusively (re-entrant): for tests that change what every
+    run of the tool sees (/etc/dkms-rustc.conf, the launcher, installed packages) or that
+    depend on nothing else changing it meanwhile."""
     global _held
     if _held:
         _held += 1
@@ -239,7 +243,7 @@ def machine(config: str, *, tool: str = "installed", src: Path = SRC) -> Iterato
         raise ValueError(f"tool must be 'installed' or 'missing', not {tool!r}")
     if os.geteuid() != 0:
         raise DkmsHarnessError("the end-to-end machine set-up needs root")
-    with _machine_lock():
+    with machine_lock():
         recover()
         try:
             paths = tool_paths()

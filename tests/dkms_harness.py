@@ -363,6 +363,9 @@ class _PrivateApt:
             "-o", "Dir::State::status=/dev/null",
             "-o", "APT::Sandbox::User=root",
             "-o", "Acquire::Languages=none",
+            # Download-only: signatures are checked, freshness is not, so a mirror serving
+            # trixie/sid as of some day (as CI's does) is accepted like the live archive.
+            "-o", "Acquire::Check-Valid-Until=false",
         ]  # fmt: skip
 
     def update(self) -> None:

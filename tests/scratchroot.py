@@ -39,6 +39,12 @@ def available() -> str | None:
     return None
 
 
+# unshare makes "/" private so nothing mounted here shows outside; that needs "/" to be a mount
+# point, which it is not inside a chroot (a fresh root made by ../shared/fresh-debian). There
+# the propagation is left as it is: such roots sit on a private mount (findmnt -o PROPAGATION /).
+_PROPAGATION = "private" if os.path.ismount("/") else "unchanged"
+
+
 class ScratchRoot:
     """``/`` plus what the test writes: ``path`` is where the root is seen inside a command."""
 
@@ -62,7 +68,7 @@ class ScratchRoot:
                 "unshare",
                 "-m",
                 "--propagation",
-                "private",
+                _PROPAGATION,
                 "sh",
                 "-c",
                 _MOUNT,

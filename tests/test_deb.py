@@ -42,7 +42,7 @@ def package() -> Iterator[Path]:
     """Built and installed for this module's tests. The package puts dkms-rustc where the shim
     looks (/usr/bin), so it is installed only under the machine-wide lock of the end-to-end
     tests (tests/dkms_e2e.py), which set that path aside in other sessions meanwhile."""
-    with e2e._machine_lock():
+    with e2e.machine_lock():
         e2e.recover()  # what a killed run of another session left
         before = _installed()
         built = subprocess.run(

@@ -395,7 +395,7 @@ def test_launcher_runs_this_checkout(tmp_path: Path) -> None:
 def test_machine_sets_foreign_files_aside_and_recovers_a_killed_run(tmp_path: Path) -> None:
     """Stand-ins for a real installation at the launcher's path and /etc/dkms-rustc.conf."""
     paths = (e2e.LAUNCHER_PATH, e2e.SYSTEM_CONFIG)
-    with e2e._machine_lock():
+    with e2e.machine_lock():
         e2e.recover()
         if any(path.exists() for path in paths):
             pytest.skip("a real dkms-rustc installation is present; not touching it")

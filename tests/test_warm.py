@@ -18,11 +18,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+import dkms_e2e
 import kerneltree
 from dkms_rustc import warm
 from dkms_rustc.exitcodes import ExitCode
@@ -138,7 +140,7 @@ def _copy_toolchain(source: Path, dest: Path) -> Path:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
+def world(tmp_path: Path) -> Iterator[World]:
     kerneltree.need("stable")
     stable = TOOLCHAINS["stable"]
     toolchain = _copy_toolchain(stable.sysroot, tmp_path / "toolchain")
@@ -154,8 +156,11 @@ def world(tmp_path: Path) -> World:
     conf.write_text(f"cache_dir = {tmp_path / 'cache'}\nsearch_defaults = no\n")
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "LC_ALL": "C"}
     made = World(tmp_path, tree, toolchain, build, conf, env)
-    made.settle()
-    return made
+    # What a replay compares includes this machine's own directories (PATH, rustup homes):
+    # other suites installing launchers or packages meanwhile would make it a full run.
+    with dkms_e2e.machine_lock():
+        made.settle()
+        yield made
 
 
 def _warm(world: World) -> Run:
