@@ -11,7 +11,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv-quickstart"
 python=${PYTHON:-python3}
 
-if [ ! -x "$venv/bin/dkms-rustc" ]; then
+# Installed, and from this checkout (an older quick start installed a copy, not a link)?
+installed() {
+    [ -x "$venv/bin/dkms-rustc" ] && "$venv/bin/python" -c \
+        'import sys, dkms_rustc; sys.exit(not dkms_rustc.__file__.startswith(sys.argv[1]))' \
+        "$root/src/" 2>/dev/null
+}
+if ! installed; then
     echo "== installing dkms-rustc into $venv"
     rm -rf "$venv"
     if ! "$python" -m venv "$venv" >/dev/null 2>&1; then
