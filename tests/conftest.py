@@ -1,24 +1,70 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the helpers many test modules use (``from conftest import ...``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Variables a caller's environment may hold that would change an in-process run's decision.
+NOT_FROM_THE_CALLER = (
+    "kernelver",
+    "module",
+    "module_version",
+    "RUSTUP_HOME",
+    "CARGO_HOME",
+    "SUDO_USER",
+    "RUSTUP_TOOLCHAIN",
+    "RUSTC",
+    "DKMS_RUSTC_DEBUG",
+)
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, base: Path) -> None:
+    """In-process runs read no /etc/dkms-rustc.conf (results must not depend on the
+    machine's) and none of the caller's DKMS or rustup variables."""
+    from dkms_rustc import config
+
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", base / "no-system.conf")
+    for name in NOT_FROM_THE_CALLER:
+        monkeypatch.delenv(name, raising=False)
+
+
+def write_config(base: Path, extra: str = "", *, search_defaults: bool = False, cache: bool = True) -> Path:
+    """``base/test.conf``: a private cache in ``base`` (unless ``cache`` is false), searching
+    only where a test says (unless ``search_defaults``), then ``extra``."""
+    path = base / "test.conf"
+    lines = [f"cache_dir = {base / 'cache'}\n"] if cache else []
+    lines.append(f"search_defaults = {'yes' if search_defaults else 'no'}\n")
+    path.write_text("".join(lines) + extra)
+    return path
+
+
+def check_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    """``dkms-rustc check --json ARGV`` in this process: its exit status and its JSON."""
+    from dkms_rustc.cli import main
+
+    code = main(["check", "--json", *argv])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def messages_text(data: dict[str, Any]) -> str:
+    """The human lines of a ``--json`` answer, as one text."""
+    return "\n".join(data["messages"])
+
 
 @pytest.fixture
 def no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No /etc/dkms-rustc.conf for in-process runs: results must not depend on the machine's."""
-    from dkms_rustc import config
-
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
+    """See :func:`isolate`."""
+    isolate(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="session")

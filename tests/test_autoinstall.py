@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def _setup(
     return log, tmp_path / "rustup-home"
 
 
-def _check(capsys: pytest.CaptureFixture[str], tree: Path) -> tuple[int, dict[str, object]]:
+def _check(capsys: pytest.CaptureFixture[str], tree: Path) -> tuple[int, dict[str, Any]]:
     """Decide as a build would (pre-build, env and the kernel hook may install; check may not)."""
     from dkms_rustc.cache import Cache
     from dkms_rustc.engine import Request, assess
@@ -88,11 +89,11 @@ def test_installs_the_kernels_official_release_then_selects_it(
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     code, data = _check(capsys, tree)
     assert code == 0, data["messages"]
-    assert data["selected"]["rustc"] == str(TOOLCHAINS["stable"].rustc.resolve())  # type: ignore[index]
+    assert data["selected"]["rustc"] == str(TOOLCHAINS["stable"].rustc.resolve())
     calls = log.read_text().splitlines()
     assert calls[0] == f"toolchain install {version} --profile minimal --no-self-update"
     assert calls[1] == f"RUSTUP_HOME={home} CARGO_HOME={home / 'cargo'}"
-    assert any(f"auto_install: installed rustup toolchain {version}" in line for line in data["messages"])  # type: ignore[union-attr]
+    assert any(f"auto_install: installed rustup toolchain {version}" in line for line in data["messages"])
 
 
 def test_nightly_tries_the_day_after_then_the_commit_date(
@@ -135,7 +136,7 @@ def test_distribution_builds_are_not_attempted(
     code, data = _check(capsys, tree)
     assert code == ExitCode.REFUSED
     assert not log.exists()
-    assert any("not an official Rust release build" in w for w in data["warnings"])  # type: ignore[union-attr]
+    assert any("not an official Rust release build" in w for w in data["warnings"])
 
 
 def test_off_by_default(

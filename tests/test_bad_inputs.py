@@ -26,6 +26,7 @@ from types import FrameType
 import pytest
 
 import planted
+from conftest import isolate
 from dkms_rustc import config
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
@@ -193,8 +194,19 @@ def _config_file(how: str) -> Callable[[Setup], None]:
     return lambda s: _replace(s.conf, how)
 
 
+def _both(first: Callable[[Setup], None], second: Callable[[Setup], None]) -> Callable[[Setup], None]:
+    def both(s: Setup) -> None:
+        first(s)
+        second(s)
+
+    return both
+
+
 def _config_text(data: bytes) -> Callable[[Setup], None]:
-    return lambda s: s.conf.write_bytes(data)
+    def write(s: Setup) -> None:
+        s.conf.write_bytes(data)
+
+    return write
 
 
 def _system_config(how: str) -> Callable[[Setup], None]:
@@ -787,16 +799,14 @@ CASES = [
         "config: a bad value in another module's section, as config shows it",
         ERROR,
         "policy must be one of",
-        lambda s: (_config_text(b"[module other]\npolicy = sometimes\n")(s), _config_argv()(s)),
+        _both(_config_text(b"[module other]\npolicy = sometimes\n"), _config_argv()),
     ),
 ]
 
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-    monkeypatch.delenv("kernelver", raising=False)
-    monkeypatch.setenv("DKMS_RUSTC_DEBUG", "")
+    isolate(monkeypatch, tmp_path)
 
 
 def test_the_corpus_is_large() -> None:

@@ -6,7 +6,6 @@ outcome is a selection, proves it by compiling a module with real make and the s
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import kerneltree
+from conftest import check_json, write_config
 from dkms_rustc import runner
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
@@ -32,17 +32,6 @@ pytestmark = pytest.mark.usefixtures("no_system_config")
 _need = kerneltree.need
 
 
-def _conf(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "test.conf"
-    path.write_text(f"cache_dir = {tmp_path / 'cache'}\n{extra}")
-    return path
-
-
-def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
-    code = main(["check", "--json", *argv])
-    return code, json.loads(capsys.readouterr().out)
-
-
 def _toolchain_dir(name: str) -> Path:
     return TOOLCHAINS[name].rustc.parent.parent
 
@@ -51,14 +40,18 @@ def test_selects_nightly_although_path_rustc_is_stable(
     kernel_trees: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _need("stable", "nightly")
-    code, data = _check(
-        capsys, "--kernel-dir", str(kernel_trees["nightly"]), "--config", str(_conf(tmp_path))
+    code, data = check_json(
+        capsys,
+        "--kernel-dir",
+        str(kernel_trees["nightly"]),
+        "--config",
+        str(write_config(tmp_path, search_defaults=True)),
     )
     assert code == 0, data["messages"]
     assert data["verdict"] == "ok"
-    assert data["selected"]["rustc"] == str(TOOLCHAINS["nightly"].rustc)  # type: ignore[index]
-    assert data["kernel"]["rustc"] == TOOLCHAINS["nightly"].version_text  # type: ignore[index]
-    assert data["kernel"]["rustc_source"].endswith("rust/libkernel.rmeta")  # type: ignore[index]
+    assert data["selected"]["rustc"] == str(TOOLCHAINS["nightly"].rustc)
+    assert data["kernel"]["rustc"] == TOOLCHAINS["nightly"].version_text
+    assert data["kernel"]["rustc_source"].endswith("rust/libkernel.rmeta")
 
 
 @pytest.mark.parametrize("name", ["stable", "nightly", "debian"])
@@ -70,7 +63,15 @@ def test_pre_build_selection_really_builds_and_the_other_compiler_fails(
     build = tmp_path / "build"
     shutil.copytree(kerneltree.HELLO_MODULE, build)
     code = main(
-        ["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(_conf(tmp_path))]
+        [
+            "pre-build",
+            "--kernel-dir",
+            str(tree),
+            "--build-dir",
+            str(build),
+            "--config",
+            str(write_config(tmp_path, search_defaults=True)),
+        ]
     )
     assert code == 0
     args = (build / ARGS_FILE).read_text().split()
@@ -92,8 +93,8 @@ def test_refused_when_only_other_compilers_exist(
     kernel_trees: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _need("stable", "nightly")
-    conf = _conf(tmp_path, "search_defaults = no\n")
-    code, data = _check(
+    conf = write_config(tmp_path, "search_defaults = no\n", search_defaults=True)
+    code, data = check_json(
         capsys,
         "--kernel-dir",
         str(kernel_trees["nightly"]),
@@ -104,8 +105,8 @@ def test_refused_when_only_other_compilers_exist(
     )
     assert code == ExitCode.REFUSED
     assert data["verdict"] == "refused"
-    assert data["selected"]["rustc"] is None  # type: ignore[index]
-    messages = "\n".join(data["messages"])  # type: ignore[arg-type]
+    assert data["selected"]["rustc"] is None
+    messages = "\n".join(data["messages"])
     assert messages.startswith("REFUSED: no installed rustc matches kernel")
     assert TOOLCHAINS["nightly"].version_text in messages
     assert TOOLCHAINS["stable"].version_text in messages
@@ -117,7 +118,7 @@ def test_refusal_stops_make_before_compiling(kernel_trees: dict[str, Path], tmp_
     tree = kernel_trees["nightly"]
     build = tmp_path / "build"
     shutil.copytree(kerneltree.HELLO_MODULE, build)
-    conf = _conf(tmp_path, "search_defaults = no\n")
+    conf = write_config(tmp_path, "search_defaults = no\n", search_defaults=True)
     code = main(
         [
             "pre-build",
@@ -149,7 +150,7 @@ def test_warm_run_starts_no_process(kernel_trees: dict[str, Path], tmp_path: Pat
         "--build-dir",
         str(tmp_path),
         "--config",
-        str(_conf(tmp_path)),
+        str(write_config(tmp_path, search_defaults=True)),
     ]
     assert main(argv) == 0
     before = runner.processes_started
@@ -170,12 +171,12 @@ def test_half_upgraded_toolchain_fails_the_test_compile(
     for driver in (_toolchain_dir("nightly") / "lib").glob("lib*.so*"):
         (half / "lib" / driver.name).symlink_to(driver)
     (half / "lib" / "rustlib").symlink_to(_toolchain_dir("stable") / "lib" / "rustlib")
-    conf = _conf(tmp_path, "search_defaults = no\n")
-    code, data = _check(
+    conf = write_config(tmp_path, "search_defaults = no\n", search_defaults=True)
+    code, data = check_json(
         capsys, "--kernel-dir", str(kernel_trees["stable"]), "--config", str(conf), "--search", str(half)
     )
     assert code == ExitCode.REFUSED, data["messages"]
-    messages = "\n".join(data["messages"])  # type: ignore[arg-type]
+    messages = "\n".join(data["messages"])
     assert "failed the test compile" in messages
     assert "error[E0514]" in messages
     assert "interrupted upgrade" in messages
@@ -193,18 +194,22 @@ def test_kernels_without_usable_rust(
 ) -> None:
     _need("stable")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"], variant=variant)
-    got, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    got, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert (got, data["verdict"]) == (code, verdict)
-    assert text in data["messages"][0]  # type: ignore[index]
+    assert text in data["messages"][0]
 
 
 def test_missing_crate_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _need("stable")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     (tree / "rust" / "libpin_init.rmeta").unlink()
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert code == ExitCode.NO_METADATA
-    assert "lacks libpin_init.rmeta" in data["messages"][0]  # type: ignore[index]
+    assert "lacks libpin_init.rmeta" in data["messages"][0]
 
 
 def test_split_tree_is_followed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,7 +217,9 @@ def test_split_tree_is_followed(tmp_path: Path, capsys: pytest.CaptureFixture[st
     tree = kerneltree.make_kernel_tree(
         tmp_path / "linux-headers-7.2.0-1-amd64", TOOLCHAINS["stable"], split=True
     )
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert code == 0, data["messages"]
 
 
@@ -225,10 +232,12 @@ def test_config_text_disagreeing_with_metadata_is_reported(
     auto.write_text(
         auto.read_text().replace(TOOLCHAINS["stable"].version_text, "rustc 1.90.0 (aaaaaaaaa 2025-01-01)")
     )
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert code == 0
-    assert data["kernel"]["rustc"] == TOOLCHAINS["stable"].version_text  # type: ignore[index]
-    assert any("the metadata is what rustc checks, so it wins" in w for w in data["warnings"])  # type: ignore[union-attr]
+    assert data["kernel"]["rustc"] == TOOLCHAINS["stable"].version_text
+    assert any("the metadata is what rustc checks, so it wins" in w for w in data["warnings"])
 
 
 def _remove_tree(tree: Path) -> None:
@@ -265,9 +274,11 @@ def test_broken_trees_are_errors(
     _need("stable")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     setup(tree)
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert (code, data["verdict"]) == (ExitCode.ERROR, "error")
-    assert text in data["messages"][0]  # type: ignore[index]
+    assert text in data["messages"][0]
 
 
 def test_damaged_auto_conf_falls_back_to_dot_config_and_says_so(
@@ -276,9 +287,11 @@ def test_damaged_auto_conf_falls_back_to_dot_config_and_says_so(
     _need("stable")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     (tree / "include" / "config" / "auto.conf").write_bytes(b"\0garbage")
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert code == 0
-    assert any("binary data" in w and "used" in w for w in data["warnings"])  # type: ignore[union-attr]
+    assert any("binary data" in w and "used" in w for w in data["warnings"])
 
 
 def test_command_line_entry_point_runs_without_traceback(tmp_path: Path) -> None:
@@ -304,9 +317,11 @@ def test_damaged_kernel_metadata_fails_the_test_compile(
     head = libcore.read_bytes()[:4096]
     libcore.unlink()  # a hard link into the toolchain: replace, never write through it
     libcore.write_bytes(head)
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert code == ExitCode.REFUSED
-    assert any("could not be loaded" in fix for fix in data["fixes"])  # type: ignore[union-attr]
+    assert any("could not be loaded" in fix for fix in data["fixes"])
 
 
 def test_builtin_target_is_used_and_a_foreign_one_is_inconclusive(
@@ -319,6 +334,8 @@ def test_builtin_target_is_used_and_a_foreign_one_is_inconclusive(
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"])
     (tree / "arch" / "arm64").mkdir(parents=True)
     (tree / "arch" / "arm64" / "Makefile").write_text("KBUILD_RUSTFLAGS += --target=aarch64-unknown-none\n")
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path, search_defaults=True))
+    )
     assert code == 0, data["messages"]
-    assert any("inconclusive (error[E0461]" in w for w in data["warnings"])  # type: ignore[union-attr]
+    assert any("inconclusive (error[E0461]" in w for w in data["warnings"])

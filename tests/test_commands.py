@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import kerneltree
-from dkms_rustc import config
+from conftest import isolate
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, REFUSAL_FILE
@@ -18,8 +18,7 @@ TOOLCHAINS = kerneltree.find_real_toolchains()
 
 @pytest.fixture(autouse=True)
 def _no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-    monkeypatch.delenv("module", raising=False)
+    isolate(monkeypatch, tmp_path)
 
 
 @pytest.fixture

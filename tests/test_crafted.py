@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import planted
-from dkms_rustc import config, logsink
+from conftest import isolate, write_config
+from dkms_rustc import logsink
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, REFUSAL_FILE, HandoffError, check_words
@@ -28,15 +29,8 @@ SRC = ROOT / "src"
 @pytest.fixture
 def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     tmp_path.chmod(0o755)
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-    monkeypatch.delenv("kernelver", raising=False)
+    isolate(monkeypatch, tmp_path)
     return tmp_path
-
-
-def _conf(base: Path, extra: str = "") -> Path:
-    path = base / "test.conf"
-    path.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n{extra}")
-    return path
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -47,7 +41,15 @@ def test_a_dkms_version_with_a_tilde_gets_the_hooks_own_refusal(base: Path) -> N
     build = base / "dkms" / "hello" / "1.0~rc1" / "build"
     build.mkdir(parents=True)
     code = main(
-        ["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(_conf(base))]
+        [
+            "pre-build",
+            "--kernel-dir",
+            str(tree),
+            "--build-dir",
+            str(build),
+            "--config",
+            str(write_config(base)),
+        ]
     )
     assert code == ExitCode.REFUSED
     assert (build / REFUSAL_FILE).is_file()
@@ -98,7 +100,7 @@ def test_a_trailing_newline_is_not_a_plain_word() -> None:
 def test_a_terminal_that_cannot_encode_the_output_gets_escapes_not_nothing(command: str, base: Path) -> None:
     tree = planted.synthetic_kernel_tree(base / "trée")
     toolchain = planted.fake_toolchain(base / "tc", planted.SYNTHETIC_VERSION, base / "MARKER")
-    conf = _conf(base, f"search = {toolchain}\n")
+    conf = write_config(base, f"search = {toolchain}\n")
     argv = {
         "check": ["check", "--kernel-dir", str(tree), "--config", str(conf)],
         "status": [
@@ -156,7 +158,8 @@ def test_status_says_when_the_match_failed_its_test_compile(
     broken = planted.fake_toolchain(
         base / "tc", planted.SYNTHETIC_VERSION, base / "MARKER", behaviour="compile-crash"
     )
-    code = main(["status", "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(broken),
+    conf = write_config(base)
+    code = main(["status", "--kernel-dir", str(tree), "--config", str(conf), "--search", str(broken),
                  "--dkms-tree", str(base)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == ExitCode.REFUSED

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ TREE = Path("/lib/modules/7.2.0-1-amd64/build")
 DEBIAN_12 = Platform("debian", (), "12", "bookworm")
 
 
-def kernel(expected: str | None = STABLE, **changes: object) -> KernelRust:
+def kernel(expected: str | None = STABLE, **changes: Any) -> KernelRust:
     """A Rust kernel whose metadata ``expected`` wrote (``None``: no metadata at all)."""
     rust_dir = TREE / "rust"
     artifacts = (Artifact(rust_dir / "libkernel.rmeta", expected),) if expected else ()
@@ -66,19 +67,19 @@ def kernel(expected: str | None = STABLE, **changes: object) -> KernelRust:
         target_spec=None,
         target_triple=None,
     )
-    return replace(value, **changes)  # type: ignore[arg-type]
+    return replace(value, **changes)
 
 
-def rustc(path: str, version: str | None, **changes: object) -> Toolchain:
+def rustc(path: str, version: str | None, **changes: Any) -> Toolchain:
     found = Found(CandidateKind.RUSTC, Path(path), Path(path), ("test",))
     release = version.split()[1] if version else None
-    return replace(Toolchain(found, version, release, learned_from="test"), **changes)  # type: ignore[arg-type]
+    return replace(Toolchain(found, version, release, learned_from="test"), **changes)
 
 
-def bindgen(path: str, release: str, **changes: object) -> Toolchain:
+def bindgen(path: str, release: str, **changes: Any) -> Toolchain:
     found = Found(CandidateKind.BINDGEN, Path(path), Path(path), ("test",))
     tool = Toolchain(found, f"bindgen {release}", release, learned_from="test")
-    return replace(tool, **changes)  # type: ignore[arg-type]
+    return replace(tool, **changes)
 
 
 def untrusted(tool: Toolchain, why: str = "/home/u is owned by uid 1000") -> Toolchain:

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 import planted
-from dkms_rustc import config, decision, engine, report
+from conftest import isolate
+from dkms_rustc import decision, engine, report
 from dkms_rustc.cli import main
 from dkms_rustc.commands import pre_build
 from dkms_rustc.exitcodes import ExitCode
@@ -82,9 +83,7 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
     tmp_path.chmod(0o755)
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-    monkeypatch.delenv("DKMS_RUSTC_DEBUG", raising=False)
-    monkeypatch.delenv("kernelver", raising=False)
+    isolate(monkeypatch, tmp_path)
     return Setup(tmp_path)
 
 

@@ -12,12 +12,14 @@ import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import kerneltree
 import planted
-from dkms_rustc import config, engine, probe, proof, runner
+from conftest import isolate, write_config
+from dkms_rustc import engine, probe, proof, runner
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE
@@ -55,22 +57,16 @@ def _stable() -> kerneltree.RealToolchain:
 @pytest.fixture
 def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     tmp_path.chmod(0o755)
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
+    isolate(monkeypatch, tmp_path)
     return tmp_path
 
 
-def _conf(base: Path, extra: str = "") -> Path:
-    path = base / "test.conf"
-    path.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n{extra}")
-    return path
-
-
 def _argv(tree: Path, base: Path, *extra: str) -> list[str]:
-    return ["check", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base)), *extra]
+    return ["check", "--json", "--kernel-dir", str(tree), "--config", str(write_config(base)), *extra]
 
 
-def _candidates(data: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {c["path"]: c for c in data["candidates"]}  # type: ignore[attr-defined]
+def _candidates(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["path"]: c for c in data["candidates"]}
 
 
 def test_every_misbehaviour_is_skipped_with_its_reason_and_the_decision_is_made(
@@ -94,7 +90,7 @@ def test_every_misbehaviour_is_skipped_with_its_reason_and_the_decision_is_made(
             "--kernel-dir",
             str(kernel_trees["stable"]),
             "--config",
-            str(_conf(base)),
+            str(write_config(base)),
             *searches,
         ]
     )
@@ -137,7 +133,7 @@ def test_twenty_hanging_candidates_cost_one_timeout(
             "--kernel-dir",
             str(kernel_trees["stable"]),
             "--config",
-            str(_conf(base)),
+            str(write_config(base)),
             *searches,
         ]
     )
@@ -167,7 +163,7 @@ def test_whole_hook_as_a_process_is_bounded_when_everything_hangs(
     build = base / "build"
     build.mkdir()
     argv = planted.hook_argv(
-        command, "--kernel-dir", str(kernel_trees["stable"]), "--config", str(_conf(base))
+        command, "--kernel-dir", str(kernel_trees["stable"]), "--config", str(write_config(base))
     )
     argv += searches
     if command == "pre-build":

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from dkms_rustc import config, fileio
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 from dkms_rustc.handoff import ARGS_FILE, REFUSAL_FILE, HandoffError, write_refusal, write_selection
@@ -51,7 +50,7 @@ def test_disk_full_injected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with monkeypatch.context() as patched, pytest.raises(HandoffError, match="No space left on device"):
-        patched.setattr(fileio.os, "write", full)
+        patched.setattr(os, "write", full)
         write_selection(tmp_path, WORDS)
     assert (tmp_path / ARGS_FILE).read_text() == "RUSTC=/old/rustc\n"  # never half of the new one
     assert _leftovers(tmp_path) == []
@@ -97,7 +96,7 @@ def test_unwritable_build_dir_injected(tmp_path: Path, monkeypatch: pytest.Monke
         monkeypatch.context() as patched,
         pytest.raises(HandoffError, match=r"cannot write in .* \(Permission denied\)"),
     ):
-        patched.setattr(fileio.os, "open", open_denying_new_files)
+        patched.setattr(os, "open", open_denying_new_files)
         write_selection(tmp_path, WORDS)
 
 
@@ -126,11 +125,6 @@ def test_a_reader_never_sees_partial_content(tmp_path: Path) -> None:
     assert set(seen) <= versions, [text[-60:] for text in set(seen) - versions][:3]
 
 
-@pytest.fixture
-def no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-
-
 @pytest.mark.parametrize("fault", ["directory in the way", "disk full", "build dir missing"])
 def test_pre_build_with_a_broken_build_dir_exits_4_and_leaves_nothing_stale(
     fault: str,
@@ -153,7 +147,7 @@ def test_pre_build_with_a_broken_build_dir_exits_4_and_leaves_nothing_stale(
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return real_write(fd, data)
 
-        monkeypatch.setattr(fileio.os, "write", full)
+        monkeypatch.setattr(os, "write", full)
     else:
         build = tmp_path / "absent"
     conf = tmp_path / "test.conf"

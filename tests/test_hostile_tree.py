@@ -19,7 +19,7 @@ import pytest
 
 import kerneltree
 import planted
-from dkms_rustc import config
+from conftest import isolate, write_config
 from dkms_rustc.cli import main
 from dkms_rustc.handoff import ARGS_FILE
 from dkms_rustc.toolchains import discover
@@ -38,7 +38,7 @@ def _need(name: str) -> kerneltree.RealToolchain:
 @pytest.fixture
 def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     tmp_path.chmod(0o755)
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
+    isolate(monkeypatch, tmp_path)
     for name in NOT_IN_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     return tmp_path
@@ -95,12 +95,6 @@ def _hostile_module(base: Path, version_text: str, marker: Path) -> tuple[Path, 
     return build, env
 
 
-def _conf(base: Path) -> Path:
-    path = base / "test.conf"
-    path.write_text(f"cache_dir = {base / 'cache'}\n")
-    return path
-
-
 def _pre_build(tree: Path, build: Path, conf: Path) -> list[str]:
     assert main(["pre-build", "--kernel-dir", str(tree), "--config", str(conf)]) == 0
     return (build / ARGS_FILE).read_text().split()
@@ -117,7 +111,7 @@ def test_hostile_tree_and_environment_change_nothing(
     tree = kernel_trees[kernel]
     marker = base / "MARKER"
     build, env = _hostile_module(base, real.version_text, marker)
-    conf = _conf(base)
+    conf = write_config(base, search_defaults=True)
 
     # The selection made from a neutral place, with the caller's ordinary environment.
     neutral = base / "neutral-build"
@@ -160,7 +154,11 @@ def test_hostile_tree_as_a_real_process(kernel_trees: dict[str, Path], base: Pat
     environment["PYTHONPATH"] = str(SRC)
     result = subprocess.run(
         planted.hook_argv(
-            "pre-build", "--kernel-dir", str(kernel_trees["stable"]), "--config", str(_conf(base))
+            "pre-build",
+            "--kernel-dir",
+            str(kernel_trees["stable"]),
+            "--config",
+            str(write_config(base, search_defaults=True)),
         ),
         cwd=build,
         env=environment,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -310,7 +311,7 @@ def test_example_module_and_its_c_only_variant(kernel_trees: dict[str, Path], tm
     assert b"description=Hello world, the C-only variant" in elf_section(ko, ".modinfo")
     with ko.open("rb") as f:
         symbols = ELFFile(f).get_section_by_name(".symtab")
-        assert symbols is not None
+        assert isinstance(symbols, SymbolTableSection)
         names = {symbol.name for symbol in symbols.iter_symbols()}
     assert {"init_module", "cleanup_module"} <= names
 

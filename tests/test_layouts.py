@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,14 +47,14 @@ def _root(tmp_path: Path, kernel: str, conf: str = "") -> ScratchRoot:
     return root
 
 
-def _check(root: ScratchRoot) -> dict[str, object]:
+def _check(root: ScratchRoot) -> dict[str, Any]:
     result = root.chroot("/usr/bin/dkms-rustc", "check", "-k", RELEASE, "--json", "--no-cache")
     data = json.loads(result.stdout)
     assert isinstance(data, dict), result.stderr
     return data
 
 
-def _selected(data: dict[str, object]) -> dict[str, object]:
+def _selected(data: dict[str, Any]) -> dict[str, Any]:
     selected = data["selected"]
     assert isinstance(selected, dict)
     return selected

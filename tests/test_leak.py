@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import planted
-from dkms_rustc import config
+from conftest import isolate
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 
@@ -31,8 +31,7 @@ SECRET = "AKIAsecretKEY42"  # letters and digits: it passes for a kernel release
 @pytest.fixture
 def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     with planted.public_base() as path:
-        monkeypatch.setattr(config, "SYSTEM_CONFIG", path / "no-system.conf")
-        monkeypatch.delenv("kernelver", raising=False)
+        isolate(monkeypatch, path)
         yield path
 
 

@@ -189,9 +189,12 @@ def test_a_remembered_closure_is_used_until_a_directory_changes(
     assert trust.untrusted_libraries_reason(tc / "bin" / "rustc", euid=0, cache=cache) is None
     computed: list[str] = []
     real = loader.loader_closure
-    monkeypatch.setattr(
-        loader, "loader_closure", lambda path, origin=None: computed.append(path) or real(path, origin)
-    )
+
+    def counting(path: str, origin: str | None = None) -> loader.Closure:
+        computed.append(path)
+        return real(path, origin)
+
+    monkeypatch.setattr(loader, "loader_closure", counting)
     assert (
         trust.untrusted_libraries_reason(tc / "bin" / "rustc", euid=0, cache=Cache(tmp_path / "cache"))
         is None

@@ -15,11 +15,13 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import kerneltree
 import planted
+from conftest import check_json, isolate, messages_text, write_config
 from dkms_rustc import config, runner, toolchains
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
@@ -50,36 +52,19 @@ def tree(kernel_trees: dict[str, Path]) -> Path:
 def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A 0755 directory in /tmp (planted.public_base): what a user plants there is public."""
     with planted.public_base() as path:
-        monkeypatch.setattr(config, "SYSTEM_CONFIG", path / "no-system.conf")
-        for name in ("RUSTUP_HOME", "CARGO_HOME", "SUDO_USER", "RUSTUP_TOOLCHAIN", "RUSTC"):
-            monkeypatch.delenv(name, raising=False)
+        isolate(monkeypatch, path)
         yield path
-
-
-def _conf(base: Path, extra: str = "", *, defaults: bool = False) -> Path:
-    path = base / "test.conf"
-    path.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = {'yes' if defaults else 'no'}\n{extra}")
-    return path
-
-
-def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
-    code = main(["check", "--json", *argv])
-    return code, json.loads(capsys.readouterr().out)
 
 
 def _libcore() -> Path:
     return kerneltree._sysroot_rmeta(_stable(), "core")
 
 
-def _messages(data: dict[str, object]) -> str:
-    return "\n".join(data["messages"])  # type: ignore[arg-type]
-
-
-def _candidate(data: dict[str, object], path: Path) -> dict[str, object]:
-    for candidate in data["candidates"]:  # type: ignore[attr-defined]
+def _candidate(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    for candidate in data["candidates"]:
         if candidate["path"] == str(path):
             return candidate  # type: ignore[no-any-return]
-    raise AssertionError(f"{path} not among {[c['path'] for c in data['candidates']]}")  # type: ignore[attr-defined]
+    raise AssertionError(f"{path} not among {[c['path'] for c in data['candidates']]}")
 
 
 # -- where a rustc can be planted: each returns (search dir, the rustc path, the reason) ----------
@@ -163,12 +148,12 @@ def _access_control_list_on_bin_dir(base: Path, marker: Path, libcore: bool) -> 
     return tc, tc / "bin" / "rustc", f"{tc / 'bin'} is writable by uid {UID} (access control list)"
 
 
-def _elf(base: Path, marker: Path, libcore: bool, **options: object) -> Path:
+def _elf(base: Path, marker: Path, libcore: bool, **options: Any) -> Path:
     """A real ELF toolchain (tests/planted.elf_toolchain): its lib/librt.so.1 is a payload whose
     constructor writes to the marker, so a test sees whether it was ever loaded."""
     return planted.elf_toolchain(
         base / "tc", _stable().version_text, marker, libcore_from=_libcore() if libcore else None, **options
-    )  # type: ignore[arg-type]
+    )
 
 
 def _library_the_compiler_needs_owned_by_user(
@@ -243,22 +228,22 @@ def test_planted_rustc_is_skipped_with_the_reason_and_never_run(
 ) -> None:
     marker = base / "MARKER"
     search, rustc, reason = PLANTS[where](base, marker, libcore)
-    code, data = _check(
-        capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(search)
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)), "--search", str(search)
     )
     assert not marker.exists(), marker.read_text()
-    assert (code, data["verdict"]) == (ExitCode.REFUSED, "refused"), _messages(data)
+    assert (code, data["verdict"]) == (ExitCode.REFUSED, "refused"), messages_text(data)
     candidate = _candidate(data, rustc)
     assert candidate["usable"] is False
     assert str(candidate["skipped"]).startswith("not trusted: ")
     assert reason in str(candidate["untrusted"])
-    messages = _messages(data)
+    messages = messages_text(data)
     assert reason in messages
     assert "Install a root-owned toolchain instead" in messages
     assert "trusted_dir = DIR" in messages
     if libcore:  # its files were read (never run): the report says it would have matched
         assert candidate["version"] == _stable().version_text
-        assert "are not trusted to run as root" in data["headline"]  # type: ignore[operator]
+        assert "are not trusted to run as root" in data["headline"]
 
 
 def test_positive_control_a_root_owned_plant_does_run(
@@ -273,11 +258,11 @@ def test_positive_control_a_root_owned_plant_does_run(
             marker,
             libcore_from=_libcore() if libcore else None,
         )
-        code, data = _check(
-            capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc)
+        code, data = check_json(
+            capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)), "--search", str(tc)
         )
-        assert code == 0, _messages(data)
-        assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")  # type: ignore[index]
+        assert code == 0, messages_text(data)
+        assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")
         runs = marker.read_text()
         assert (" -vV" in runs) is (not libcore)  # read from its files when it can be
         assert "--emit=metadata" in runs  # the test compile ran it
@@ -290,9 +275,11 @@ def test_positive_control_a_root_owned_elf_toolchain_runs_and_loads_its_librarie
     is loaded, so the missing marker above means "never loaded"."""
     marker = base / "MARKER"
     tc = _elf(base, marker, libcore=False, runpath=(str(base / "root-lib"), "$ORIGIN/../lib"))
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc))
-    assert code == 0, _messages(data)
-    assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")  # type: ignore[index]
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)), "--search", str(tc)
+    )
+    assert code == 0, messages_text(data)
+    assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")
     runs = marker.read_text()
     assert "librt.so.1 was loaded" in runs and " -vV" in runs and "--emit=metadata" in runs
 
@@ -322,9 +309,9 @@ def test_planted_bindgen_is_skipped_and_never_run(
         link_dir.mkdir(parents=True)
         (link_dir / "bindgen").symlink_to(user / "bindgen")
         search, path = link_dir, link_dir / "bindgen"
-    conf = _conf(base, "require_bindgen = yes\n")
+    conf = write_config(base, "require_bindgen = yes\n")
     stable_dir = _stable().rustc.parent.parent
-    code, data = _check(
+    code, data = check_json(
         capsys,
         "--kernel-dir",
         str(tree),
@@ -336,9 +323,9 @@ def test_planted_bindgen_is_skipped_and_never_run(
         str(search),
     )
     assert not marker.exists()
-    assert (code, data["verdict"]) == (ExitCode.REFUSED, "refused"), _messages(data)
+    assert (code, data["verdict"]) == (ExitCode.REFUSED, "refused"), messages_text(data)
     assert "not trusted" in str(_candidate(data, path)["skipped"])
-    messages = _messages(data)
+    messages = messages_text(data)
     assert "no suitable bindgen" in messages
     assert "Install a root-owned toolchain instead" in messages
     assert "install -o root -g root -m 755" in messages
@@ -350,19 +337,19 @@ def test_positive_control_root_owned_bindgen_runs(
     marker = base / "MARKER"
     planted.fake_tool(base / "tools" / "bindgen", "bindgen 0.72.1", marker)
     stable_dir = _stable().rustc.parent.parent
-    code, data = _check(
+    code, data = check_json(
         capsys,
         "--kernel-dir",
         str(tree),
         "--config",
-        str(_conf(base)),
+        str(write_config(base)),
         "--search",
         str(stable_dir),
         "--search",
         str(base / "tools"),
     )
     assert code == 0
-    assert data["selected"]["bindgen"] == str(base / "tools" / "bindgen")  # type: ignore[index]
+    assert data["selected"]["bindgen"] == str(base / "tools" / "bindgen")
     assert "--version" in marker.read_text()
 
 
@@ -386,9 +373,11 @@ def test_trusted_dir_in_the_system_config_is_honoured(
     system.parent.mkdir()
     system.write_text(f"trusted_dir = {base / 'home' / 'user'}\n")
     monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc))
-    assert code == 0, _messages(data)
-    assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")  # type: ignore[index]
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)), "--search", str(tc)
+    )
+    assert code == 0, messages_text(data)
+    assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")
     assert marker.exists()  # the administrator's choice: it is run (the test compile)
 
 
@@ -400,14 +389,14 @@ def test_nothing_on_the_command_line_widens_trust(
     tc = _user_toolchain(base, marker)
     argv = ["--kernel-dir", str(tree)]
     if how in ("--config", "both"):
-        argv += ["--config", str(_conf(base, f"trusted_dir = {base / 'home' / 'user'}\n"))]
+        argv += ["--config", str(write_config(base, f"trusted_dir = {base / 'home' / 'user'}\n"))]
     elif how == "search= in --config":
-        argv += ["--config", str(_conf(base, f"search = {tc}\n"))]
+        argv += ["--config", str(write_config(base, f"search = {tc}\n"))]
     else:
-        argv += ["--config", str(_conf(base))]
+        argv += ["--config", str(write_config(base))]
     if how in ("--search", "both"):
         argv += ["--search", str(tc)]
-    code, data = _check(capsys, *argv)
+    code, data = check_json(capsys, *argv)
     assert not marker.exists()
     if how in ("--config", "both"):
         assert (code, data["verdict"]) == (ExitCode.ERROR, "error")
@@ -429,7 +418,9 @@ def test_a_config_file_a_user_controls_is_refused(
     if owner == "config owned by a user":
         os.chown(system, UID, UID)
     monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)), "--search", str(tc))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)), "--search", str(tc)
+    )
     assert (code, data["verdict"]) == (ExitCode.ERROR, "error")
     assert "only root can change" in str(data["headline"])
     assert not marker.exists()
@@ -452,17 +443,17 @@ def test_sudo_users_rustup_home_is_listed_skipped_and_never_run(
     monkeypatch.setattr(
         toolchains, "_home_of", lambda user: home if user == "mallory" else real_home_of(user)
     )
-    code, data = _check(
+    code, data = check_json(
         capsys,
         "--kernel-dir",
         str(tree),
         "--config",
-        str(_conf(base, defaults=True)),
+        str(write_config(base, search_defaults=True)),
         "--search",
         str(_stable().rustc.parent.parent),
     )
     assert not marker.exists()
-    assert code == 0 and data["selected"]["rustc"] == str(_stable().rustc)  # type: ignore[index]
+    assert code == 0 and data["selected"]["rustc"] == str(_stable().rustc)
     for path in (
         home / ".rustup" / "toolchains" / name / "bin" / "rustc",
         home / ".cargo" / "bin" / "bindgen",
@@ -481,10 +472,12 @@ def test_rustup_home_from_the_environment_is_judged_like_any_other(
     planted.chown_tree(base / "home" / "user")
     monkeypatch.setenv("RUSTUP_HOME", str(home))
     monkeypatch.setenv("RUSTUP_TOOLCHAIN", "evil")
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base, defaults=True)))
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(base, search_defaults=True))
+    )
     assert not marker.exists()
-    assert code == 0, _messages(data)  # root's own stable toolchain
-    assert data["selected"]["rustc"] != str(home / "toolchains" / "evil" / "bin" / "rustc")  # type: ignore[index]
+    assert code == 0, messages_text(data)  # root's own stable toolchain
+    assert data["selected"]["rustc"] != str(home / "toolchains" / "evil" / "bin" / "rustc")
     assert "owned by uid 1000" in str(
         _candidate(data, home / "toolchains" / "evil" / "bin" / "rustc")["skipped"]
     )
@@ -503,7 +496,7 @@ def test_pre_build_refusal_with_only_planted_compilers(tree: Path, base: Path) -
             "--build-dir",
             str(build),
             "--config",
-            str(_conf(base)),
+            str(write_config(base)),
             "--search",
             str(tc),
         ]
@@ -550,23 +543,23 @@ def test_kernel_proc_macros_are_loaded_only_from_a_trusted_tree(
     elif owned == "user-owned rust dir":
         os.chown(tree / "rust", UID, UID)
     before = runner.processes_started
-    code, data = _check(
+    code, data = check_json(
         capsys,
         "--kernel-dir",
         str(tree),
         "--config",
-        str(_conf(base)),
+        str(write_config(base)),
         "--search",
         str(_stable().rustc.parent.parent),
     )
-    assert code == 0, _messages(data)  # the version matches: selected either way
+    assert code == 0, messages_text(data)  # the version matches: selected either way
     if owned == "root":
         assert marker.exists()  # positive control: the test compile really loads it
-        assert data["proofs"][str(_stable().rustc)]["ok"] is True  # type: ignore[index]
+        assert data["proofs"][str(_stable().rustc)]["ok"] is True
     else:
         assert not marker.exists()
         assert runner.processes_started == before  # no test compile was started at all
-        warnings = "\n".join(data["warnings"])  # type: ignore[arg-type]
+        warnings = "\n".join(data["warnings"])
         assert "test compile skipped: the kernel tree is not trusted" in warnings
         assert f"owned by uid {UID}" in warnings
 

@@ -28,7 +28,7 @@ from dkms_rustc import config as config_module
 from dkms_rustc import kconfig, probe, rmeta, text, versions
 from dkms_rustc.elfmeta import ElfError, read_rustc_section_version
 from dkms_rustc.handoff import refusal_makefile
-from dkms_rustc.toolchains import Found
+from dkms_rustc.toolchains import CandidateKind, Found
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 MAKE = shutil.which("make")
@@ -49,7 +49,7 @@ def _write(scratch: Path, data: bytes, name: str = "input") -> Path:
 
 # -- kbuild configuration --------------------------------------------------------------------
 
-line_text = st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=80)
+line_text = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=80)
 
 
 @given(line_text)
@@ -166,7 +166,7 @@ def test_bindgen_versions_round_trip(major: int, minor: int, patch: int, tail: s
 @given(st.text(max_size=500))
 @example("rustc 1.95.0\nhost\nrelease:\n:::\nLLVM version: ")
 def test_rustc_verbose_output_never_raises(output: str) -> None:
-    found = Found("rustc", Path("/opt/x/bin/rustc"), Path("/opt/x/bin/rustc"), ("test",))
+    found = Found(CandidateKind.RUSTC, Path("/opt/x/bin/rustc"), Path("/opt/x/bin/rustc"), ("test",))
     tool = probe._parse_verbose(found, output)
     assert tool is None or (tool.version_text or "").startswith("rustc ")
 

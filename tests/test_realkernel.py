@@ -41,6 +41,7 @@ import pytest
 
 import dkms_e2e as e2e
 import kerneltree
+from conftest import isolate, write_config
 from dkms_harness import DkmsGeneration, DkmsHarnessError, DkmsResult, DkmsSandbox
 
 pytestmark = [pytest.mark.realkernel, pytest.mark.dkms, pytest.mark.root]
@@ -511,20 +512,17 @@ def test_4_status_reports_both_kernels(
 
 
 @pytest.fixture
-def no_system_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from dkms_rustc import config
-
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "no-system.conf")
-    conf = tmp_path / "test.conf"
-    conf.write_text(f"cache_dir = {tmp_path / 'cache'}\n")
-    return conf
+def check_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No machine configuration; a private cache."""
+    isolate(monkeypatch, tmp_path)
+    return write_config(tmp_path, search_defaults=True)
 
 
 @pytest.mark.parametrize("series", SERIES)
 def test_5_check_reads_the_real_tree(
     series: str,
     real_kernels: dict[str, RealKernel],
-    no_system_config: Path,
+    check_config: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from dkms_rustc.cli import main
@@ -533,7 +531,7 @@ def test_5_check_reads_the_real_tree(
     tree = kernel.tree
     code = main(
         ["check", "--json", "--kernel-dir", str(tree), "--search", str(BINDGEN_WRAPPER.parent),
-         "--config", str(no_system_config)]
+         "--config", str(check_config)]
     )  # fmt: skip
     data = json.loads(capsys.readouterr().out)
     assert code == 0 and data["verdict"] == "ok", data["messages"]

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 import kerneltree
 import planted
-from dkms_rustc import probe, rlib
+from dkms_rustc import probe, rlib, runner
 from dkms_rustc.rmeta import MetadataError
-from dkms_rustc.toolchains import Found
+from dkms_rustc.toolchains import CandidateKind, Found
 
 TOOLCHAINS = kerneltree.find_real_toolchains()
 NAMES = sorted(TOOLCHAINS) or ["none"]
@@ -122,8 +122,8 @@ def test_a_sysroot_with_only_rlib_files_is_read_without_running_rustc(name: str,
     (sysroot / "bin").mkdir()
     binary = sysroot / "bin" / "rustc"
     shutil.copy2(toolchain.rustc.resolve(), binary)
-    found = Found(kind="rustc", path=binary, binary=binary, origins=("test",))
-    with mock.patch.object(probe.runner, "run_many", side_effect=AssertionError("a process was started")):
+    found = Found(kind=CandidateKind.RUSTC, path=binary, binary=binary, origins=("test",))
+    with mock.patch.object(runner, "run_many", side_effect=AssertionError("a process was started")):
         tool = probe._from_files(found)
     assert tool is not None
     assert tool.version_text == toolchain.version_text
@@ -180,7 +180,7 @@ def test_whole_metadata_is_not_read(tmp_path: Path) -> None:
         reads.append(length)
         return real_pread(fd, length, offset)
 
-    with mock.patch.object(rlib.os, "pread", counting):
+    with mock.patch.object(os, "pread", counting):
         assert rlib.read_rlib_version(path) == VERSION
     assert sum(reads) <= 4096, reads
 
@@ -241,7 +241,7 @@ def _read_safely(path: Path) -> None:
         total += length
         return real_pread(fd, length, offset)
 
-    with mock.patch.object(rlib.os, "pread", counting):
+    with mock.patch.object(os, "pread", counting):
         try:
             version = rlib.read_rlib_version(path)
         except (MetadataError, OSError):

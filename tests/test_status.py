@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import kerneltree
+from conftest import check_json, write_config
 from dkms_rustc import config, engine
 from dkms_rustc.cli import main
 from dkms_rustc.dkmsmodules import registered_modules
@@ -28,12 +28,6 @@ _need = kerneltree.need
 
 def _toolchain_dir(name: str) -> Path:
     return TOOLCHAINS[name].rustc.parent.parent
-
-
-def _conf(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "test.conf"
-    path.write_text(f"cache_dir = {tmp_path / 'cache'}\nsearch_defaults = no\n{extra}")
-    return path
 
 
 def _dkms_module(tree: Path, name: str, version: str, conf: str, files: dict[str, str] | None = None) -> Path:
@@ -111,7 +105,7 @@ def _status(
 def test_status_json_has_one_check_object_per_kernel_and_the_rust_modules(
     world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = _status(capsys, world, _conf(tmp_path), "--json")
+    code, out = _status(capsys, world, write_config(tmp_path), "--json")
     data = json.loads(out)
     verdicts = {kernel["kernel"]["release"]: kernel["verdict"] for kernel in data["kernels"]}
     assert verdicts == {
@@ -129,7 +123,7 @@ def test_status_json_has_one_check_object_per_kernel_and_the_rust_modules(
             "--kernel-dir",
             str(world["modules"] / "7.2.0-stable" / "build"),
             "--config",
-            str(_conf(tmp_path)),
+            str(write_config(tmp_path)),
             "--search",
             str(_toolchain_dir("stable")),
         ]
@@ -150,7 +144,7 @@ def test_status_json_has_one_check_object_per_kernel_and_the_rust_modules(
 def test_status_table_verdict_first_one_line_per_kernel(
     world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = _status(capsys, world, _conf(tmp_path))
+    code, out = _status(capsys, world, write_config(tmp_path))
     lines = out.splitlines()
     assert code == ExitCode.REFUSED
     assert lines[0].startswith("ATTENTION: 2 of 4 kernels can build Rust modules")
@@ -195,7 +189,7 @@ def test_status_discovers_toolchains_once(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine, "discover_toolchains", counting)
-    _status(capsys, world, _conf(tmp_path), "--json")
+    _status(capsys, world, write_config(tmp_path), "--json")
     assert len(calls) == 1
 
 
@@ -211,7 +205,7 @@ def test_status_everything_fine_exits_0(tmp_path: Path, capsys: pytest.CaptureFi
             "--dkms-tree",
             str(tmp_path / "none"),
             "--config",
-            str(_conf(tmp_path)),
+            str(write_config(tmp_path)),
             "--search",
             str(_toolchain_dir("stable")),
         ]
@@ -235,11 +229,6 @@ def test_registered_modules_reads_overrides(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- pins
 
 
-def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
-    code = main(["check", "--json", *argv])
-    return code, json.loads(capsys.readouterr().out)
-
-
 def _copy_of(name: str, dest: Path) -> Path:
     """A second, separately-located copy of a real toolchain: its own bin/rustc file (so
     discovery keeps it apart from the original), the original's lib/ (a link)."""
@@ -255,11 +244,13 @@ def test_pin_selects_among_matching_compilers(tmp_path: Path, capsys: pytest.Cap
     copy = _copy_of("stable", tmp_path / "copy")
     searches = ["--search", str(copy), "--search", str(_toolchain_dir("stable"))]
     # Two places hold the kernel's compiler; without a pin the first one searched is used ...
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(tmp_path)), *searches)
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(tmp_path)), *searches
+    )
     assert code == 0 and data["selected"]["rustc"] == str(copy / "bin" / "rustc")
     # ... and a pin chooses the other, and says so.
-    conf = _conf(tmp_path, f"pin = 7.2.* {TOOLCHAINS['stable'].rustc}\n")
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(conf), *searches)
+    conf = write_config(tmp_path, f"pin = 7.2.* {TOOLCHAINS['stable'].rustc}\n")
+    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(conf), *searches)
     assert code == 0
     assert data["selected"]["rustc"] == str(TOOLCHAINS["stable"].rustc.resolve())
     assert any("selected because of pin 7.2.* " in line for line in data["messages"])
@@ -270,8 +261,8 @@ def test_pin_that_does_not_match_is_refused_with_the_reason(
 ) -> None:
     _need("stable", "nightly")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["nightly"], kernelrelease="7.2.3-pin")
-    conf = _conf(tmp_path, f"pin = 7.2.* {TOOLCHAINS['stable'].rustc}\n")
-    code, data = _check(
+    conf = write_config(tmp_path, f"pin = 7.2.* {TOOLCHAINS['stable'].rustc}\n")
+    code, data = check_json(
         capsys,
         "--kernel-dir",
         str(tree),
@@ -294,8 +285,8 @@ def test_pin_alone_cannot_make_a_wrong_compiler_build(
 ) -> None:
     _need("stable", "nightly")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["nightly"], kernelrelease="7.2.3-pin")
-    conf = _conf(tmp_path, f"pin = * {TOOLCHAINS['stable'].rustc}\n")
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(conf))
+    conf = write_config(tmp_path, f"pin = * {TOOLCHAINS['stable'].rustc}\n")
+    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(conf))
     assert code == ExitCode.REFUSED
     assert data["verdict"] == "refused"
     assert any("refused" in w and "pin * " in w for w in data["warnings"])
@@ -317,8 +308,8 @@ def test_pin_by_rustup_name_or_path(
     if not (rustup_home / "toolchains").is_dir():
         pytest.skip("the nightly toolchain is not in a rustup home")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["nightly"], kernelrelease="7.2.3-pin")
-    conf = _conf(tmp_path, f"pin = 7.2.3-pin {target}\n")
-    code, data = _check(
+    conf = write_config(tmp_path, f"pin = 7.2.3-pin {target}\n")
+    code, data = check_json(
         capsys, "--kernel-dir", str(tree), "--config", str(conf), "--search", str(rustup_home)
     )
     assert code == 0
@@ -331,8 +322,8 @@ def test_pin_by_rustup_name_or_path(
 def test_pin_for_other_kernels_has_no_effect(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _need("stable")
     tree = kerneltree.make_kernel_tree(tmp_path / "tree", TOOLCHAINS["stable"], kernelrelease="7.2.3-pin")
-    conf = _conf(tmp_path, "pin = 6.* /nonexistent/rustc\n")
-    code, data = _check(
+    conf = write_config(tmp_path, "pin = 6.* /nonexistent/rustc\n")
+    code, data = check_json(
         capsys, "--kernel-dir", str(tree), "--config", str(conf), "--search", str(_toolchain_dir("stable"))
     )
     assert code == 0

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dkms_rustc import config, logsink
+from conftest import isolate
+from dkms_rustc import logsink
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 
@@ -27,7 +28,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
 def test_pre_build_logs_to_syslog_only_when_configured(
     enabled: bool, captured: list[tuple[int, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "none.conf")
+    isolate(monkeypatch, tmp_path)
     conf = tmp_path / "c.conf"
     conf.write_text(f"cache_dir = {tmp_path / 'cache'}\nsyslog = {'yes' if enabled else 'no'}\n")
     code = main(

@@ -23,7 +23,8 @@ import pytest
 
 import kerneltree
 import planted
-from dkms_rustc import config, runner
+from conftest import check_json, isolate, messages_text, write_config
+from dkms_rustc import runner
 from dkms_rustc.cli import main
 from dkms_rustc.handoff import ARGS_FILE
 
@@ -55,25 +56,8 @@ def _toolchains_stay_roots() -> object:
 def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A 0755 directory in /tmp (planted.public_base): what a user plants there is public."""
     with planted.public_base() as path:
-        monkeypatch.setattr(config, "SYSTEM_CONFIG", path / "no-system.conf")
-        for name in ("RUSTUP_HOME", "CARGO_HOME", "SUDO_USER", "RUSTUP_TOOLCHAIN", "RUSTC", "kernelver"):
-            monkeypatch.delenv(name, raising=False)
+        isolate(monkeypatch, path)
         yield path
-
-
-def _conf(base: Path, *, cache: bool = True) -> Path:
-    path = base / "test.conf"
-    path.write_text((f"cache_dir = {base / 'cache'}\n" if cache else "") + "search_defaults = no\n")
-    return path
-
-
-def _check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
-    code = main(["check", "--json", *argv])
-    return code, json.loads(capsys.readouterr().out)
-
-
-def _messages(data: dict[str, object]) -> str:
-    return "\n".join(data["messages"])  # type: ignore[arg-type]
 
 
 def _copy_tree(source: Path, dest: Path) -> Path:
@@ -154,7 +138,7 @@ def test_a_codegen_backend_in_target_json_is_never_loaded(
     marker = base / "MARKER"
     tree = _copy_tree(kernel_trees["stable"], base / "modules" / "7.2.0-dkmsrustc-test" / "build")
     said = _plant_backend(how, base, tree, marker)
-    search = ["--config", str(_conf(base)), "--search", str(_stable().rustc.parent.parent)]
+    search = ["--config", str(write_config(base)), "--search", str(_stable().rustc.parent.parent)]
     before = runner.processes_started
     if command == "check":
         code = main(["check", "--kernel-dir", str(tree), *search])
@@ -257,7 +241,7 @@ def test_a_proc_macro_moved_into_a_users_rust_dir_later_is_never_loaded(
     os.chown(tree / "rust", UID, UID)  # the user's directory; the files in it root's
     stop = base / "STOP"
     mover = _as_user(_MOVER, str(tree / "rust"), str(payload), str(stop))
-    conf = _conf(base, cache=False)
+    conf = write_config(base, cache=False)
     try:
         for _ in range(15):
             code = main(["check", "--kernel-dir", str(tree), "--config", str(conf),
@@ -298,14 +282,14 @@ def test_a_rust_link_swapped_with_rename_exchange_never_loads_the_other_side(
     planted.chown_tree(tree)  # the tree and both links are the user's (no target.json here)
     stop = base / "STOP"
     exchanger = _as_user(_EXCHANGER, str(tree / "rust"), str(tree / "rust-other"), str(stop))
-    conf = _conf(base, cache=False)
+    conf = write_config(base, cache=False)
     proved = skipped = 0
     try:
         for _ in range(30):
-            code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(conf),
+            code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(conf),
                                 "--search", str(_stable().rustc.parent.parent))  # fmt: skip
-            assert code == 0, _messages(data)
-            for proof in data["proofs"].values():  # type: ignore[attr-defined]
+            assert code == 0, messages_text(data)
+            for proof in data["proofs"].values():
                 proved += bool(proof["ok"])
                 skipped += bool(proof["skipped"])
     finally:
@@ -348,11 +332,11 @@ def test_a_user_owned_tree_around_a_root_only_rust_dir_gets_no_test_compile(
     shutil.rmtree(tree / "rust")
     (tree / "rust").symlink_to(kernel_trees["stable"] / "rust")
     os.chown(tree, UID, UID)
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)),
+    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
                         "--search", str(_stable().rustc.parent.parent))  # fmt: skip
     assert code == 0
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True  # type: ignore[index]
-    assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])  # type: ignore[arg-type]
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
+    assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])
 
 
 # -- what the dynamic loader maps for the kernel's proc macros ----------------------------------
@@ -384,16 +368,16 @@ def test_a_proc_macros_run_path_into_a_users_directory(
     marker.unlink(missing_ok=True)
     if owner == "user":
         planted.chown_tree(base / "home")
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)),
+    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
                         "--search", str(_stable().rustc.parent.parent))  # fmt: skip
-    assert code == 0, _messages(data)
+    assert code == 0, messages_text(data)
     if owner == "root":
         assert "libdkmspayload.so was loaded" in marker.read_text()
-        assert data["proofs"][str(_stable().rustc)]["ok"] is True  # type: ignore[index]
+        assert data["proofs"][str(_stable().rustc)]["ok"] is True
         return
     assert not marker.exists(), marker.read_text()
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True  # type: ignore[index]
-    assert f"{base / 'home'} is owned by uid {UID}" in _messages(data)
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
+    assert f"{base / 'home'} is owned by uid {UID}" in messages_text(data)
 
 
 def test_the_note_says_what_a_user_owned_tree_means_for_the_module_build(
@@ -401,14 +385,14 @@ def test_the_note_says_what_a_user_owned_tree_means_for_the_module_build(
 ) -> None:
     tree = _copy_tree(kernel_trees["stable"], base / "tree")
     planted.chown_tree(tree)
-    code, data = _check(capsys, "--kernel-dir", str(tree), "--config", str(_conf(base)),
+    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
                         "--search", str(_stable().rustc.parent.parent))  # fmt: skip
     assert code == 0
-    warnings = "\n".join(data["warnings"])  # type: ignore[arg-type]
+    warnings = "\n".join(data["warnings"])
     assert f"the kernel build tree is not root-only ({tree} is owned by uid {UID}" in warnings
     assert "loads its proc macros (rust/*.so) as root" in warnings
     assert f"chown -R root:root {tree}" in warnings
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True  # type: ignore[index]
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
 
 
 def test_no_process_reads_the_users_tree_on_a_warm_run_either(
@@ -420,17 +404,17 @@ def test_no_process_reads_the_users_tree_on_a_warm_run_either(
         "--kernel-dir",
         str(tree),
         "--config",
-        str(_conf(base)),
+        str(write_config(base)),
         "--search",
         str(_stable().rustc.parent.parent),
     ]
-    code, data = _check(capsys, *argv)
-    assert code == 0 and data["proofs"][str(_stable().rustc)]["ok"] is True  # type: ignore[index]
+    code, data = check_json(capsys, *argv)
+    assert code == 0 and data["proofs"][str(_stable().rustc)]["ok"] is True
     os.chown(tree / "rust", UID, UID)
     time.sleep(0.01)
-    code, data = _check(capsys, *argv)
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True  # type: ignore[index]
-    assert "not root-only" in "\n".join(data["warnings"])  # type: ignore[arg-type]
+    code, data = check_json(capsys, *argv)
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
+    assert "not root-only" in "\n".join(data["warnings"])
 
 
 def test_as_a_process_too(kernel_trees: dict[str, Path], base: Path) -> None:
@@ -438,7 +422,7 @@ def test_as_a_process_too(kernel_trees: dict[str, Path], base: Path) -> None:
     tree = _copy_tree(kernel_trees["stable"], base / "tree")
     _plant_backend("user-owned tree", base, tree, marker)
     result = subprocess.run(
-        planted.hook_argv("check", "--kernel-dir", str(tree), "--config", str(_conf(base)),
+        planted.hook_argv("check", "--kernel-dir", str(tree), "--config", str(write_config(base)),
                           "--search", str(_stable().rustc.parent.parent)),
         capture_output=True, text=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
@@ -470,10 +454,10 @@ def test_a_users_tmpdir_never_holds_the_copy_rustc_reads(
         return real_run(argv, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(runner, "run", run)
-    argv = ["--kernel-dir", str(kernel_trees["stable"]), "--config", str(_conf(base, cache=False))]
-    code, data = _check(capsys, *argv, "--search", str(_stable().rustc.parent.parent))
+    argv = ["--kernel-dir", str(kernel_trees["stable"]), "--config", str(write_config(base, cache=False))]
+    code, data = check_json(capsys, *argv, "--search", str(_stable().rustc.parent.parent))
     assert code == 0
-    assert data["proofs"][str(_stable().rustc)]["ok"] is True  # type: ignore[index]
+    assert data["proofs"][str(_stable().rustc)]["ok"] is True
     assert ran and not any(str(user_tmp) in word for argv in ran for word in argv), ran
 
 
@@ -485,7 +469,8 @@ def test_a_remembered_run_is_not_replayed_once_the_tree_became_a_users(
     tree = _copy_tree(kernel_trees["stable"], base / "tree")
     build = base / "build"
     build.mkdir()
-    argv = ["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(_conf(base)),
+    conf = write_config(base)
+    argv = ["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(conf),
             "--search", str(_stable().rustc.parent.parent)]  # fmt: skip
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
 
