@@ -49,7 +49,7 @@ for name in README.md LICENSE; do
 done
 # shellcheck disable=SC2086 # plain file names
 tar -C "$here" --exclude=.git --exclude='*.egg-info' --exclude=__pycache__ --exclude=build \
-    -cf - pyproject.toml src dkms man debian $extra | tar -C "$scratch/dkms-rustc" -xf -
+    -cf - pyproject.toml src dkms man debian packaging/dkms-rustc.launcher $extra | tar -C "$scratch/dkms-rustc" -xf -
 # pyproject names README.md as the long description; keep a build possible without one.
 [ -f "$scratch/dkms-rustc/README.md" ] || echo "dkms-rustc" > "$scratch/dkms-rustc/README.md"
 

@@ -11,7 +11,8 @@
 # Makes PREFIX (default /opt/dkms-rustc) a virtual environment of PYTHON (default
 # /usr/bin/python3) holding dkms-rustc and its dependencies (pyelftools, packaging, distro,
 # from the package index pip is configured with), and the link LINK (default
-# /usr/local/sbin/dkms-rustc) to PREFIX/bin/dkms-rustc, where the PRE_BUILD shim, the kernel
+# /usr/local/sbin/dkms-rustc) to PREFIX/sbin/dkms-rustc (packaging/dkms-rustc.launcher: the
+# environment's python in isolated mode, -I), where the PRE_BUILD shim, the kernel
 # hook and build-environment look for the tool. Everything is root's and writable by root
 # alone, and so is every directory above it: root runs this code on every kernel upgrade, so
 # nobody else may be able to change it (the script refuses otherwise). An upgrade replaces
@@ -45,6 +46,9 @@ done
 case $prefix in /?*) ;; *) fail "--prefix must be an absolute path, not '$prefix'" ;; esac
 case $link in /?*) ;; *) fail "--link must be an absolute path, not '$link'" ;; esac
 prefix=${prefix%/}
+launcher=$prefix/sbin/dkms-rustc
+# A link this script made (to the launcher; earlier versions linked pip's bin/dkms-rustc).
+ours() { [ "$1" = "$launcher" ] || [ "$1" = "$prefix/bin/dkms-rustc" ]; }
 [ "$(id -u)" = 0 ] || fail "run as root (sudo sh packaging/install-venv.sh): the tool is installed for root"
 umask 022
 
@@ -67,7 +71,7 @@ check_dirs() {
 }
 
 if [ "$action" = uninstall ]; then
-    if [ -L "$link" ] && [ "$(readlink "$link")" = "$prefix/bin/dkms-rustc" ]; then
+    if [ -L "$link" ] && ours "$(readlink "$link")"; then
         rm -f "$link"
         say "removed $link"
     fi
@@ -85,8 +89,8 @@ check_dirs "$(dirname "$link")"
 if [ -e "$prefix" ] && ! [ -f "$prefix/$MARKER" ]; then
     fail "$prefix exists and was not made by this script (no $MARKER): remove it or choose --prefix"
 fi
-if { [ -e "$link" ] || [ -L "$link" ]; } && [ "$(readlink "$link" || true)" != "$prefix/bin/dkms-rustc" ]; then
-    fail "$link exists and is not this script's link to $prefix/bin/dkms-rustc: remove it or choose --link"
+if { [ -e "$link" ] || [ -L "$link" ]; } && ! ours "$(readlink "$link" || true)"; then
+    fail "$link exists and is not this script's link to $launcher: remove it or choose --link"
 fi
 command -v "$python" >/dev/null || fail "no $python (set PYTHON to a Python 3.9 or newer)"
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 9))' || fail "$python is older than Python 3.9"
@@ -109,7 +113,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 files=
-for name in pyproject.toml src README.md LICENSE; do
+for name in pyproject.toml src README.md LICENSE packaging/dkms-rustc.launcher; do
     [ -e "$here/$name" ] && files="$files $name"
 done
 # shellcheck disable=SC2086 # plain file names
@@ -141,11 +145,14 @@ say "installing dkms-rustc and its dependencies into $prefix"
 # Root's, writable by root alone, all the way down (pip keeps the modes it is given).
 foreign=$(find "$prefix" ! -type l \( ! -user 0 -o ! -group 0 -o -perm /022 \) -print | head -n 3)
 [ -z "$foreign" ] || fail "files in $prefix that others than root could change: $foreign"
-"$prefix/bin/dkms-rustc" --version >/dev/null || fail "$prefix/bin/dkms-rustc does not run"
+mkdir -p "$prefix/sbin"
+sed "1s|.*|#!$prefix/bin/python3 -I|" "$source/packaging/dkms-rustc.launcher" > "$launcher"
+chmod 755 "$launcher"
+"$launcher" --version >/dev/null || fail "$launcher does not run"
 
 mkdir -p "$(dirname "$link")"
-ln -sfn "$prefix/bin/dkms-rustc" "$link.new.$$"
+ln -sfn "$launcher" "$link.new.$$"
 mv -fT "$link.new.$$" "$link"
 finished=1
 [ -z "$old" ] || rm -rf "$old"
-say "installed $("$link" --version) in $prefix; $link -> $prefix/bin/dkms-rustc"
+say "installed $("$link" --version) in $prefix; $link -> $launcher"

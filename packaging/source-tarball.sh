@@ -15,7 +15,7 @@ trap 'rm -rf "$scratch"' EXIT
 top="dkms-rustc-$version"
 mkdir "$scratch/$top"
 tar -C "$here" --exclude=.git --exclude='*.egg-info' --exclude=__pycache__ --exclude=build \
-    -cf - pyproject.toml README.md LICENSE src dkms man | tar -C "$scratch/$top" -xf -
+    -cf - pyproject.toml README.md LICENSE src dkms man packaging/dkms-rustc.launcher | tar -C "$scratch/$top" -xf -
 mkdir -p "$out"
 tar -C "$scratch" --owner=0 --group=0 --numeric-owner -czf "$out/$top.tar.gz" "$top"
 echo "$out/$top.tar.gz"

@@ -387,3 +387,16 @@ def synthetic_kernel_tree(dest: Path, version_text: str = SYNTHETIC_VERSION) -> 
         (rust / f"lib{crate}.rmeta").write_bytes(rmeta_header(10, version_text) + bytes(64))
     (rust / "libmacros.so").write_bytes(build_elf([(".rustc", 1, rustc_section(version_text))]))
     return dest
+
+
+def python_path_payload(directory: Path, marker: Path) -> dict[str, str]:
+    """What a user could set before ``sudo -E dkms ...``: PYTHONPATH naming a directory with
+    its own ``dkms_rustc`` package and ``sitecustomize``/``usercustomize`` modules, each of
+    which writes ``marker`` when imported. Returns the environment variables to add."""
+    code = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
+    (directory / "dkms_rustc").mkdir(parents=True, exist_ok=True)
+    (directory / "dkms_rustc" / "__init__.py").write_text(code)
+    (directory / "dkms_rustc" / "cli.py").write_text(code + "def main(): return 0\n")
+    for name in ("sitecustomize", "usercustomize"):
+        (directory / f"{name}.py").write_text(code)
+    return {"PYTHONPATH": str(directory), "PYTHONSTARTUP": str(directory / "sitecustomize.py")}

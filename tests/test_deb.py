@@ -16,6 +16,7 @@ import pytest
 
 import dkms_e2e as e2e
 import kerneltree
+import planted
 
 pytestmark = [
     pytest.mark.deb,
@@ -68,12 +69,19 @@ def package() -> Iterator[Path]:
                 subprocess.run(["dpkg", "--purge", "dkms-rustc"], capture_output=True, check=True)
 
 
-def test_installed_tool_runs_from_usr_bin(package: Path) -> None:
-    version = subprocess.run(
-        ["/usr/bin/dkms-rustc", "--version"], capture_output=True, text=True, env=SYSTEM_ENV
-    )
+def test_installed_tool_runs_from_usr_bin(package: Path, tmp_path: Path) -> None:
+    # The launcher (python3 -I): a caller's PYTHONPATH (sudo -E) imports nothing into root.
+    assert Path("/usr/bin/dkms-rustc").read_text().splitlines()[0] == "#!/usr/bin/python3 -I"
+    marker = tmp_path / "imported"
+    planted_env = planted.python_path_payload(tmp_path / "pythonpath", marker)
+    env = {**SYSTEM_ENV, **planted_env}
+    version = subprocess.run(["/usr/bin/dkms-rustc", "--version"], capture_output=True, text=True, env=env)
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == "dkms-rustc 0.1.0"
+    assert not marker.exists(), marker.read_text()
+    # The control: without -I the same environment does make python import the payload.
+    subprocess.run(["/usr/bin/python3", "-c", "import dkms_rustc"], env=env, check=False)
+    assert marker.exists()
     helped = subprocess.run(["/usr/bin/dkms-rustc", "status", "--help"], capture_output=True, text=True)
     assert helped.stdout.startswith("usage: dkms-rustc status") and "--dkms-tree DIR" in helped.stdout
 

@@ -124,8 +124,9 @@ def _runs_from(root: ScratchRoot) -> None:
     assert where.stdout.strip() == "/usr/lib/python3/dist-packages/dkms_rustc/__init__.py"
     assert root.exists("/usr/lib/python3/dist-packages/dkms_rustc/__init__.py")  # from the package
     # The interpreter the package was built with, by its system path (not a build directory's).
+    # The launcher: the system's python3 in isolated mode (no caller's PYTHONPATH for root).
     shebang = root.upper_path("/usr/bin/dkms-rustc").read_text().splitlines()[0]
-    assert shebang in ("#!/usr/bin/python3", "#!/usr/bin/python"), shebang
+    assert shebang == "#!/usr/bin/python3 -I", shebang
     for path in EXECUTABLES:
         assert (root.upper_path(path).stat().st_mode & 0o111) == 0o111, path
     kerneltree.need("stable")

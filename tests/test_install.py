@@ -19,6 +19,7 @@ import pytest
 
 import dkms_e2e as e2e
 import kerneltree
+import planted
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -127,10 +128,18 @@ def test_install_venv_as_the_readme_says(tmp_path: Path) -> None:
         try:
             first = run()
             assert first.returncode == 0, first.stdout + first.stderr
-            assert LINK.is_symlink() and os.readlink(LINK) == str(PREFIX / "bin" / "dkms-rustc")
+            launcher = PREFIX / "sbin" / "dkms-rustc"
+            assert LINK.is_symlink() and os.readlink(LINK) == str(launcher)
+            assert launcher.read_text().splitlines()[0] == f"#!{PREFIX}/bin/python3 -I"
             assert_root_alone(PREFIX)
-            version = subprocess.run([str(LINK), "--version"], capture_output=True, text=True, env=SYSTEM_ENV)
+            # A caller's PYTHONPATH (sudo -E) cannot make root import the caller's modules.
+            marker = tmp_path / "imported"
+            planted_env = planted.python_path_payload(tmp_path / "pythonpath", marker)
+            version = subprocess.run(
+                [str(LINK), "--version"], capture_output=True, text=True, env={**SYSTEM_ENV, **planted_env}
+            )
             assert version.stdout.strip() == f"dkms-rustc {pyproject_version()}", version.stderr
+            assert not marker.exists(), marker.read_text()
             assert f"installed dkms-rustc {pyproject_version()} in {PREFIX}" in first.stdout
 
             # The real shim, as DKMS runs it (minimal PATH, in the module's build directory).
