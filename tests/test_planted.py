@@ -622,3 +622,84 @@ def test_auto_install_runs_only_a_rustup_only_root_can_change(
         assert not marker.exists()
         assert f"auto_install: not attempted: {rustup} is not trusted" in warnings
         assert f"uid {UID}" in warnings or f"group {UID}" in warnings
+
+
+def test_a_users_link_to_a_root_owned_program_is_not_followed(
+    tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The attack: in a home sudo points at, links to any program root owns (here one that
+    writes the marker). Judging the program alone would let the user choose what root runs
+    with -vV or --version; the way there (the user's directory, the user's link) is judged too."""
+    marker = base / "MARKER"
+    program = planted.fake_tool(base / "root-owned" / "anyprog", _stable().version_text, marker)
+    home = base / "home" / "mallory"
+    name = f"stable-{planted.HOST}"
+    links = (home / ".rustup" / "toolchains" / name / "bin" / "rustc", home / ".cargo" / "bin" / "bindgen")
+    for link in links:
+        link.parent.mkdir(parents=True)
+        link.symlink_to(program)
+    planted.chown_tree(home)
+    monkeypatch.setenv("SUDO_USER", "mallory")
+    real_home_of = toolchains._home_of
+    monkeypatch.setattr(
+        toolchains, "_home_of", lambda user: home if user == "mallory" else real_home_of(user)
+    )
+    code, data = check_json(
+        capsys,
+        "--kernel-dir",
+        str(tree),
+        "--config",
+        str(write_config(base, search_defaults=True)),
+        "--search",
+        str(_stable().rustc.parent.parent),
+    )
+    assert not marker.exists()
+    assert code == 0 and data["selected"]["rustc"] == str(_stable().rustc)
+    for link in links:
+        skipped = str(_candidate(data, link)["skipped"])
+        assert f"owned by uid {UID}" in skipped and f"on the way to {program}" in skipped, skipped
+
+
+def test_a_root_owned_link_to_a_root_owned_program_is_followed(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Control for the attack above: the same link, made by root in root's directory, runs."""
+    marker = base / "MARKER"
+    program = planted.fake_tool(base / "root-owned" / "anyprog", _stable().version_text, marker)
+    link = base / "rootlinks" / "bin" / "rustc"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(program)
+    check_json(
+        capsys,
+        "--kernel-dir",
+        str(tree),
+        "--config",
+        str(write_config(base)),
+        "--search",
+        str(link.parent.parent),
+    )
+    assert marker.exists()
+
+
+def test_a_compiler_also_reached_through_a_users_link_stays_usable(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's link to the real compiler, found first, must not make root refuse that
+    compiler: it is used because root's own path reaches it too."""
+    link = base / "home" / "mallory" / "bin" / "rustc"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(_stable().rustc)
+    planted.chown_tree(base / "home" / "mallory")
+    code, data = check_json(
+        capsys,
+        "--kernel-dir",
+        str(tree),
+        "--config",
+        str(write_config(base)),
+        "--search",
+        str(link.parent.parent),
+        "--search",
+        str(_stable().rustc.parent.parent),
+    )
+    assert code == 0, messages_text(data)
+    assert data["selected"]["rustc"] == str(_stable().rustc)

@@ -26,7 +26,7 @@ from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.runner import Deadline
 from dkms_rustc.text import is_plain_word
 from dkms_rustc.toolchains import CandidateKind, Found, Toolchain, refusal
-from dkms_rustc.trust import untrusted_libraries_reason, untrusted_reason
+from dkms_rustc.trust import reached_reason, untrusted_libraries_reason, untrusted_reason
 from dkms_rustc.versions import parse_bindgen_version, parse_rustc_version
 
 _LLVM_FILE_RE = re.compile(r"^libLLVM(?:\.so\.|-)(\d+)(?:\.(\d+))?")
@@ -169,6 +169,8 @@ def _untrusted(
     """Why ``found`` must not run (as root: someone else could have planted or changed it,
     or any library the dynamic loader would map for it)."""
     reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs, concrete=True, memo=memo)
+    if reason is None:
+        reason = reached_reason((found.path, *found.also), found.binary, trusted_dirs=trusted_dirs, memo=memo)
     if reason is None:
         reason = untrusted_libraries_reason(found.binary, trusted_dirs=trusted_dirs, cache=cache, memo=memo)
     return reason

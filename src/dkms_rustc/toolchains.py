@@ -62,6 +62,7 @@ class Found:
     binary: Path  # resolved, the file that would run
     origins: tuple[str, ...]
     rustup_toolchain: str | None = None  # toolchain name when inside a rustup home
+    also: tuple[Path, ...] = ()  # other paths found leading to the same binary
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,10 @@ class _Collector:
         if key in self._index:
             existing = items[self._index[key]]
             if origin not in existing.origins:
-                items[self._index[key]] = replace(existing, origins=(*existing.origins, origin))
+                existing = replace(existing, origins=(*existing.origins, origin))
+            if path != existing.path and path not in existing.also:
+                existing = replace(existing, also=(*existing.also, path))
+            items[self._index[key]] = existing
             return
         self._index[key] = len(items)
         items.append(Found(kind, path, Path(binary), (origin,), toolchain))

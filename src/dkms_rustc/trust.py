@@ -243,6 +243,47 @@ def untrusted_reason(
     return walk_problem(real, euid=euid, memo=memo)
 
 
+def _spelled_inside(path: str, directories: Iterable[Path]) -> bool:
+    """``path`` (not resolved) lies in one of ``directories``, as named or as resolved."""
+    for directory in directories:
+        for base in (os.path.normpath(os.path.abspath(directory)), os.path.realpath(directory)):
+            if path == base or path.startswith(base.rstrip("/") + "/"):
+                return True
+    return False
+
+
+def reached_reason(
+    paths: Iterable[Path],
+    binary: Path,
+    *,
+    trusted_dirs: Iterable[Path] = (),
+    euid: int | None = None,
+    memo: dict[str, object] | None = None,
+) -> str | None:
+    """None when at least one of ``paths`` (how ``binary`` was found) leads to it only through
+    root-only directories and root's symbolic links; otherwise why the first one does not.
+
+    Judging the resolved file alone is not enough: a link in a user's directory (a sudo user's
+    ``~/.cargo/bin``, a ``PATH`` entry) pointing at any root-owned program would let that user
+    choose which program root runs. A path the file itself is reached by directly is covered
+    by the walk of the file; one inside a directory of ``trusted_dirs`` is the administrator's.
+    """
+    trusted = tuple(trusted_dirs)
+    first: str | None = None
+    for path in paths:
+        spelled = os.path.abspath(path) if not str(path).startswith("/") else str(path)
+        if os.path.normpath(spelled) == str(binary):
+            return None
+        if trusted and _spelled_inside(os.path.normpath(spelled), trusted):
+            return None
+        problem = walk_problem(spelled, euid=euid, memo=memo)
+        if problem is None:
+            return None
+        if first is None:
+            first = f"{problem} (on the way to {binary} from {spelled})"
+    return first
+
+
 def untrusted_directory_reason(directory: str | os.PathLike[str], *, euid: int | None = None) -> str | None:
     """None when only root (or the running user) can change what ``directory`` holds."""
     return walk_problem(os.path.realpath(directory), euid=euid, directory=True)
