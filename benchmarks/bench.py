@@ -12,9 +12,12 @@ prints one markdown table per installation, medians and ratios::
 Installations, for each ``--python`` (default: /usr/bin/python3, else this interpreter):
 
 - ``venv``: a virtual environment made from that interpreter, holding the tool and its
-  dependencies, run through the console script pip writes (the README's install);
-- ``system``: the interpreter itself with the tool on a private sys.path directory, run
-  through the same console script (how a distribution package runs it).
+  dependencies, run through the launcher ``packaging/install-venv.sh`` installs
+  (``packaging/dkms-rustc.launcher``, ``python -I``: the README's install);
+- ``system``: the interpreter itself with the tool on a private sys.path directory (where a
+  distribution package puts it), run through the console script pip writes: the packages'
+  launcher runs ``-I``, which would ignore the ``PYTHONPATH`` that names that directory here
+  (pip's script costs about a millisecond more: it imports ``re``).
 
 Every ratio divides by ``python -c pass`` of the interpreter that runs the tool in that
 installation (the venv's own, or the system one), never by another; ``python -I -S -c pass``
@@ -325,19 +328,43 @@ def installations(python: Path, src: Path, work: Path) -> list[Installation]:
     subprocess.run([str(python), "-m", "venv", "--without-pip", str(venv)], check=True)
     venv_python = venv / "bin" / "python3"
     _install_into(_site_packages(venv_python), src, venv_python)
-    made.append(_installation(f"venv of {python} (Python {version})", venv_python, base_env, work / "b-venv"))
+    made.append(
+        _installation(
+            f"venv of {python} (Python {version})",
+            venv_python,
+            base_env,
+            work / "b-venv",
+            _launcher(venv_python),
+        )
+    )
 
     system_dir = work / "system-site"
     _install_into(system_dir, src, python)
     system_env = {**base_env, "PYTHONPATH": str(system_dir)}  # where a package would put it
-    made.append(_installation(f"{python} itself (Python {version})", python, system_env, work / "b-system"))
+    made.append(
+        _installation(
+            f"{python} itself (Python {version})",
+            python,
+            system_env,
+            work / "b-system",
+            CONSOLE_SCRIPT.format(python=python),
+        )
+    )
     return made
 
 
-def _installation(name: str, python: Path, env: dict[str, str], where: Path) -> Installation:
+def _launcher(python: Path) -> str:
+    """packaging/dkms-rustc.launcher for ``python``, as install-venv.sh writes it."""
+    text = (REPO / "packaging" / "dkms-rustc.launcher").read_text()
+    return f"#!{python} -I\n" + text.split("\n", 1)[1]
+
+
+def _installation(
+    name: str, python: Path, env: dict[str, str], where: Path, script_text: str
+) -> Installation:
     where.mkdir(parents=True)
     script = where / "dkms-rustc"
-    script.write_text(CONSOLE_SCRIPT.format(python=python))
+    script.write_text(script_text)
     script.chmod(0o755)
     build = where / "build"
     build.mkdir()
