@@ -429,21 +429,18 @@ def test_a_config_file_a_user_controls_is_refused(
 # -- a user's rustup home reached through the environment -------------------------------------
 
 
-def test_sudo_users_rustup_home_is_listed_skipped_and_never_run(
-    tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    marker = base / "MARKER"
-    home = base / "home" / "mallory"
-    name = f"stable-{planted.HOST}"
-    planted.fake_toolchain(home / ".rustup" / "toolchains" / name, _stable().version_text, marker)
-    planted.fake_tool(home / ".cargo" / "bin" / "bindgen", "bindgen 0.72.1", marker)
+def _check_as_sudo_from(
+    home: Path, tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any]]:
+    """``sudo dkms-rustc check`` run by mallory, whose home (given to her) is ``home``; root's
+    own stable toolchain searched too."""
     planted.chown_tree(home)
     monkeypatch.setenv("SUDO_USER", "mallory")
     real_home_of = toolchains._home_of
     monkeypatch.setattr(
         toolchains, "_home_of", lambda user: home if user == "mallory" else real_home_of(user)
     )
-    code, data = check_json(
+    return check_json(
         capsys,
         "--kernel-dir",
         str(tree),
@@ -452,6 +449,17 @@ def test_sudo_users_rustup_home_is_listed_skipped_and_never_run(
         "--search",
         str(_stable().rustc.parent.parent),
     )
+
+
+def test_sudo_users_rustup_home_is_listed_skipped_and_never_run(
+    tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = base / "MARKER"
+    home = base / "home" / "mallory"
+    name = f"stable-{planted.HOST}"
+    planted.fake_toolchain(home / ".rustup" / "toolchains" / name, _stable().version_text, marker)
+    planted.fake_tool(home / ".cargo" / "bin" / "bindgen", "bindgen 0.72.1", marker)
+    code, data = _check_as_sudo_from(home, tree, base, monkeypatch, capsys)
     assert not marker.exists()
     assert code == 0 and data["selected"]["rustc"] == str(_stable().rustc)
     for path in (
@@ -638,21 +646,7 @@ def test_a_users_link_to_a_root_owned_program_is_not_followed(
     for link in links:
         link.parent.mkdir(parents=True)
         link.symlink_to(program)
-    planted.chown_tree(home)
-    monkeypatch.setenv("SUDO_USER", "mallory")
-    real_home_of = toolchains._home_of
-    monkeypatch.setattr(
-        toolchains, "_home_of", lambda user: home if user == "mallory" else real_home_of(user)
-    )
-    code, data = check_json(
-        capsys,
-        "--kernel-dir",
-        str(tree),
-        "--config",
-        str(write_config(base, search_defaults=True)),
-        "--search",
-        str(_stable().rustc.parent.parent),
-    )
+    code, data = _check_as_sudo_from(home, tree, base, monkeypatch, capsys)
     assert not marker.exists()
     assert code == 0 and data["selected"]["rustc"] == str(_stable().rustc)
     for link in links:

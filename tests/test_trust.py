@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dkms_rustc.trust import untrusted_reason
+from dkms_rustc.trust import reached_reason, untrusted_reason
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create files owned by others")
 
@@ -185,3 +185,37 @@ def test_access_control_lists_are_read_whole(
         assert reason is None
     else:
         assert f"is writable by {writer} (access control list)" in (reason or "")
+
+
+def _link(path: Path, target: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+    return path
+
+
+def test_a_program_reached_directly_or_through_roots_link_is_reached_safely(root_dir: Path) -> None:
+    binary = _binary(root_dir / "real" / "bin")
+    link = _link(root_dir / "links" / "rustc", binary)
+    assert reached_reason([binary], binary, euid=0) is None
+    assert reached_reason([link], binary, euid=0) is None
+
+
+@needs_root
+def test_a_link_in_a_users_directory_is_the_users_choice(root_dir: Path) -> None:
+    binary = _binary(root_dir / "real" / "bin")
+    link = _link(root_dir / "home" / "bin" / "rustc", binary)
+    os.chown(root_dir / "home", 1000, 1000)
+    reason = reached_reason([link], binary, euid=0) or ""
+    assert f"{root_dir / 'home'} is owned by uid 1000" in reason and f"on the way to {binary}" in reason
+    # Also found by a path only root controls: usable.
+    assert reached_reason([link, binary], binary, euid=0) is None
+    # In a directory the administrator trusts (as named or as resolved): usable.
+    assert reached_reason([link], binary, euid=0, trusted_dirs=[root_dir / "home"]) is None
+
+
+@needs_root
+def test_a_users_link_in_roots_directory_is_the_users_choice(root_dir: Path) -> None:
+    binary = _binary(root_dir / "real" / "bin")
+    link = _link(root_dir / "links" / "rustc", binary)
+    os.lchown(link, 1000, 1000)
+    assert "is a symbolic link owned by uid 1000" in (reached_reason([link], binary, euid=0) or "")

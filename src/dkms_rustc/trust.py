@@ -155,11 +155,7 @@ def walk_problem(
             links += 1
             if links > _MAX_SYMLINKS:
                 return f"{path} has too many levels of symbolic links"
-            target = str(known[0])
-            parts = [part for part in target.split("/") if part]
-            parts.reverse()
-            pending.extend(parts)
-            if target.startswith("/"):
+            if _queue_link(str(known[0]), pending):
                 current = "/"
             continue
         try:
@@ -179,10 +175,7 @@ def walk_problem(
             except OSError as error:
                 return f"{candidate} cannot be examined ({error.strerror})"
             memo[candidate] = (target,)
-            parts = [part for part in target.split("/") if part]
-            parts.reverse()
-            pending.extend(parts)
-            if target.startswith("/"):
+            if _queue_link(target, pending):
                 current = "/"
             continue
         if stat.S_ISDIR(st.st_mode):
@@ -202,6 +195,14 @@ def walk_problem(
     if not directory:
         return f"{path} is a directory, not a file"
     return None
+
+
+def _queue_link(target: str, pending: list[str]) -> bool:
+    """Put a link's target in front of what is left to walk; True when it starts again at /."""
+    parts = [part for part in target.split("/") if part]
+    parts.reverse()
+    pending.extend(parts)
+    return target.startswith("/")
 
 
 def _judge_dir(directory: str, allowed: frozenset[int], memo: dict[str, object]) -> str | None:
