@@ -289,6 +289,23 @@ def _first_line(argv: Sequence[str]) -> str | None:
     return out.splitlines()[0].strip() if out.strip() else None
 
 
+def link_tree(source: Path, target: Path) -> None:
+    """A copy of the tree ``source`` (a toolchain, library sources) at ``target``, made of hard
+    links where it can be (the same real files, no disk), else copied without its ``share/``
+    (documentation): on a fresh machine /root/.rustup may be another, read-only filesystem."""
+    linked = subprocess.run(["cp", "-al", str(source), str(target)], capture_output=True, text=True)
+    if linked.returncode == 0:
+        return
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(
+        source,
+        target,
+        symlinks=True,
+        ignore=lambda directory, names: ["share"] if Path(directory) == source else [],
+    )
+
+
 def installed_compilers() -> tuple[str | None, str | None]:
     """(``/usr/bin/rustc --version``, ``gcc --version``'s first line): what the real trees
     are built with, on this machine."""

@@ -19,6 +19,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import kerneltree
+
 SYSTEM_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL": "C"}
 
 _MOUNT = (
@@ -39,10 +41,24 @@ def available() -> str | None:
     return None
 
 
+def _root_is_a_mount() -> bool:
+    """Whether the kernel has a mount at this process's "/". Inside a chroot of a plain
+    directory (a fresh root made by ../shared/fresh-debian) it has not, and mountinfo lists no
+    mount point "/" (it shows only the mounts below the process's root). os.path.ismount("/")
+    cannot tell: "/.." is "/" in any chroot."""
+    try:
+        with open("/proc/self/mountinfo") as mountinfo:
+            return any(line.split(" ")[4] == "/" for line in mountinfo if line.count(" ") >= 4)
+    except OSError:
+        return True
+
+
 # unshare makes "/" private so nothing mounted here shows outside; that needs "/" to be a mount
-# point, which it is not inside a chroot (a fresh root made by ../shared/fresh-debian). There
-# the propagation is left as it is: such roots sit on a private mount (findmnt -o PROPAGATION /).
-_PROPAGATION = "private" if os.path.ismount("/") else "unchanged"
+# point. Where it is not, the propagation is left as it is (unshare fails otherwise: "cannot
+# change root filesystem propagation: Invalid argument"), so the mounts made then propagate as
+# the mount holding this root directory says: private on the machines here (findmnt -o
+# PROPAGATION / outside the chroot); where it is shared, they would show outside as well.
+_PROPAGATION = "private" if _root_is_a_mount() else "unchanged"
 
 
 class ScratchRoot:
@@ -127,7 +143,7 @@ class ScratchRoot:
         (a compiler, library sources) arranged as another distribution arranges them."""
         target = self.upper_path(path, follow)
         target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-al", str(source), str(target)], check=True)
+        kerneltree.link_tree(source, target)
         return target
 
     def exists(self, path: str) -> bool:

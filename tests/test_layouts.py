@@ -11,7 +11,6 @@ compiler, and the library sources as RUST_LIB_SRC."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +134,9 @@ def test_kernel_org_llvm_rust_toolchain_unpacked_anywhere(
     opt = tmp_path / "opt"
     unpacked = opt / f"llvm-22.1.2-rust-{stable.release}-x86_64"
     opt.mkdir()
-    subprocess.run(["cp", "-al", str(stable.sysroot), str(unpacked)], check=True)
+    kerneltree.link_tree(stable.sysroot, unpacked)
     (unpacked / "lib/rustlib/src/rust").mkdir(parents=True)
-    subprocess.run(["cp", "-al", str(library), str(unpacked / "lib/rustlib/src/rust/library")], check=True)
+    kerneltree.link_tree(library, unpacked / "lib/rustlib/src/rust/library")
     tree = kerneltree.make_kernel_tree(tmp_path / "build", stable, kernelrelease=RELEASE)
     conf = tmp_path / "test.conf"
     conf.write_text(f"search_defaults = no\nsearch = {opt}\n")
