@@ -149,6 +149,8 @@ mkdir -p "$prefix/sbin"
 sed "1s|.*|#!$prefix/bin/python3 -I|" "$source/packaging/dkms-rustc.launcher" > "$launcher"
 chmod 755 "$launcher"
 "$launcher" --version >/dev/null || fail "$launcher does not run"
+# pip's own bin/dkms-rustc runs without -I: whoever runs that one gets the launcher too.
+ln -sfn ../sbin/dkms-rustc "$prefix/bin/dkms-rustc"
 
 mkdir -p "$(dirname "$link")"
 ln -sfn "$launcher" "$link.new.$$"

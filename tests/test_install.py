@@ -132,14 +132,21 @@ def test_install_venv_as_the_readme_says(tmp_path: Path) -> None:
             assert LINK.is_symlink() and os.readlink(LINK) == str(launcher)
             assert launcher.read_text().splitlines()[0] == f"#!{PREFIX}/bin/python3 -I"
             assert_root_alone(PREFIX)
-            # A caller's PYTHONPATH (sudo -E) cannot make root import the caller's modules.
+            # A caller's PYTHONPATH (sudo -E) cannot make root import the caller's modules,
+            # neither through the link nor through the environment's bin/ (pip's script ran
+            # without -I before: found by the red team).
+            assert os.readlink(PREFIX / "bin" / "dkms-rustc") == "../sbin/dkms-rustc"
             marker = tmp_path / "imported"
             planted_env = planted.python_path_payload(tmp_path / "pythonpath", marker)
-            version = subprocess.run(
-                [str(LINK), "--version"], capture_output=True, text=True, env={**SYSTEM_ENV, **planted_env}
-            )
-            assert version.stdout.strip() == f"dkms-rustc {pyproject_version()}", version.stderr
-            assert not marker.exists(), marker.read_text()
+            for command in (LINK, PREFIX / "bin" / "dkms-rustc"):
+                version = subprocess.run(
+                    [str(command), "--version"],
+                    capture_output=True,
+                    text=True,
+                    env={**SYSTEM_ENV, **planted_env},
+                )
+                assert version.stdout.strip() == f"dkms-rustc {pyproject_version()}", version.stderr
+                assert not marker.exists(), marker.read_text()
             assert f"installed dkms-rustc {pyproject_version()} in {PREFIX}" in first.stdout
 
             # The real shim, as DKMS runs it (minimal PATH, in the module's build directory).

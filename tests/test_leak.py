@@ -189,3 +189,22 @@ def test_a_config_file_named_through_a_users_link_to_a_private_file_is_not_quote
     assert code == ExitCode.ERROR
     assert SECRET not in out.out + out.err
     assert "is readable only by root" in out.out + out.err
+
+
+def test_a_private_root_file_named_as_the_config_file_is_not_quoted(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the red team: ``--config /etc/shadow`` printed shadow's first line in the
+    error (root's file where only root can have put it passes the disclosure rule; whoever
+    may run dkms-rustc through sudo chooses the name). A file only root may read is judged,
+    but its lines are not quoted; a public one's still are (the positive control)."""
+    key = _secret(base)
+    key.write_text(f"{SECRET}:*:20228:0:99999:7:::\n")
+    code = main(["check", "--kernel-dir", str(base), "--config", str(key)])
+    out = capsys.readouterr()
+    assert code == ExitCode.ERROR
+    assert SECRET not in out.out + out.err
+    assert f"{key}:1: not a valid setting (the line is not shown: {key} is readable only by root" in out.out
+    key.chmod(0o644)
+    main(["check", "--kernel-dir", str(base), "--config", str(key)])
+    assert f"expected key = value, got '{SECRET}:" in capsys.readouterr().out

@@ -204,6 +204,28 @@ def _runpath_into_a_directory_a_user_could_create(
     return tc, tc / "bin" / "rustc", f"{base / 'home'} is owned by uid {UID}"
 
 
+def _sticky_dir(base: Path) -> Path:
+    shared = base / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp: root's, but anyone may add an entry
+    return shared
+
+
+def _runpath_names_a_sticky_directory(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    """Found by the red team: a RUNPATH of /tmp passed as "nobody can replace root's files"
+    there, and a user's libfoo.so dropped there after the check is loaded by make's rustc."""
+    shared = _sticky_dir(base)
+    tc = _elf(base, marker, libcore, runpath=(str(shared), "$ORIGIN/../lib"))
+    return tc, tc / "bin" / "rustc", f"{shared} is writable by every user (sticky: anyone may add entries"
+
+
+def _runpath_into_a_sticky_directory(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    """The same with a directory that does not exist yet in /tmp: anyone may create it."""
+    shared = _sticky_dir(base)
+    tc = _elf(base, marker, libcore, runpath=(str(shared / "not-yet"), "$ORIGIN/../lib"))
+    return tc, tc / "bin" / "rustc", f"{shared / 'not-yet'} does not exist, and {shared} is writable by every"
+
+
 PLANTS: dict[str, Callable[[Path, Path, bool], tuple[Path, Path, str]]] = {
     "file owned by a user": _file_owned_by_user,
     "toolchain dir owned by a user": _toolchain_dir_owned_by_user,
@@ -218,6 +240,8 @@ PLANTS: dict[str, Callable[[Path, Path, bool], tuple[Path, Path, str]]] = {
     "RUNPATH names a user's directory": _runpath_names_a_users_directory,
     "old-style RPATH names a user's directory": _old_rpath_names_a_users_directory,
     "RUNPATH into a directory a user could create": _runpath_into_a_directory_a_user_could_create,
+    "RUNPATH names a sticky directory": _runpath_names_a_sticky_directory,
+    "RUNPATH into a sticky directory": _runpath_into_a_sticky_directory,
 }
 
 
@@ -513,6 +537,35 @@ def test_pre_build_refusal_with_only_planted_compilers(tree: Path, base: Path) -
     assert not marker.exists()
     assert (build / ARGS_FILE).read_text().startswith("-f ")  # make stops with the message
     assert "RUSTC=" not in (build / ARGS_FILE).read_text()
+
+
+def test_pre_build_writes_nothing_into_a_build_dir_a_user_can_change(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the red team: a user who owns the build directory (or a directory above it)
+    swaps it for a link after the check, so root writes the hand-off files into another
+    module's directory, and the arguments file points make back into the user's makefile."""
+    build = base / "build"
+    build.mkdir()
+    os.chown(build, UID, UID)
+    code = main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build),
+                 "--config", str(write_config(base))])  # fmt: skip
+    assert code == ExitCode.ERROR
+    assert list(build.iterdir()) == []
+    err = capsys.readouterr().err
+    assert f"the build directory {build} is not root-only ({build} is owned by uid {UID}" in err
+
+
+def test_pre_build_hands_off_through_the_build_dir_it_resolved(tree: Path, base: Path) -> None:
+    """The files are written, and named to make, by the one path that was judged."""
+    real = base / "real-build"
+    real.mkdir()
+    (base / "build").symlink_to(real)
+    search = str(_user_toolchain(base, base / "MARKER"))  # only a user's: refused
+    code = main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(base / "build"),
+                 "--config", str(write_config(base)), "--search", search])  # fmt: skip
+    assert code == ExitCode.REFUSED
+    assert (real / ARGS_FILE).read_text() == f"-f {real / 'dkms-rustc.refused.mk'}\n"
 
 
 # -- the kernel tree's proc macros, which rustc loads (runs) during the test compile -----------

@@ -339,6 +339,21 @@ def test_a_user_owned_tree_around_a_root_only_rust_dir_gets_no_test_compile(
     assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])
 
 
+def test_a_sticky_rust_dir_others_can_add_to_gets_no_test_compile(
+    kernel_trees: dict[str, Path], base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the red team: a 1777 rust/ passed as root-only, though anyone may add a file
+    to the directory rustc searches with -L (in the test compile and the module build)."""
+    tree = _copy_tree(kernel_trees["stable"], base / "tree")
+    (tree / "rust").chmod(0o1777)
+    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
+                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
+    assert code == 0
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
+    warnings = "\n".join(data["warnings"])
+    assert f"not root-only ({tree / 'rust'} is writable by every user (sticky" in warnings
+
+
 # -- what the dynamic loader maps for the kernel's proc macros ----------------------------------
 
 

@@ -57,10 +57,30 @@ def test_group_writable_directory_is_not(root_dir: Path) -> None:
     assert "writable by group 100" in (untrusted_reason(path, euid=0) or "")
 
 
-def test_sticky_world_writable_directory_is_allowed(root_dir: Path) -> None:
+def test_a_path_through_a_sticky_world_writable_directory_is_allowed(root_dir: Path) -> None:
+    """Others may add entries to /tmp, but never replace root's."""
     path = _binary(root_dir / "shared" / "bin")
     (root_dir / "shared").chmod(0o1777)
     assert untrusted_reason(path, euid=0) is None
+
+
+def test_a_sticky_directory_others_can_write_is_not_a_root_only_directory(root_dir: Path) -> None:
+    """Its entries are what a search or run-path directory is used for: anyone may add one."""
+    from dkms_rustc.trust import walk_problem
+
+    shared = root_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    sticky = f"{shared} is writable by every user (sticky: anyone may add entries there)"
+    assert walk_problem(str(shared), euid=0, directory=True) == sticky
+    assert walk_problem(str(shared / "none"), euid=0, directory=True, missing_ok=True) == (
+        f"{shared / 'none'} does not exist, and {sticky}"
+    )
+    # Where the caller only creates its own entry, exclusively (mkdtemp), it is fine.
+    assert walk_problem(str(shared), euid=0, directory=True, own_entries_only=True) is None
+    shared.chmod(0o1755)  # sticky, but only root writes it: nothing to add
+    assert walk_problem(str(shared), euid=0, directory=True) is None
+    assert walk_problem(str(shared / "none"), euid=0, directory=True, missing_ok=True) is None
 
 
 @needs_root

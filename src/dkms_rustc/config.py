@@ -271,7 +271,11 @@ def _check_owner(path: Path, stat_result: os.stat_result) -> None:
         )
 
 
-def parse(text: str, name: str, module: str | None, *, system: bool, base: Settings) -> Settings:
+def parse(
+    text: str, name: str, module: str | None, *, system: bool, base: Settings, quote: bool = True
+) -> Settings:
+    """The settings ``text`` gives on top of ``base``. ``quote``: errors may quote the file's
+    lines (not for a file only root may read: it could be any private file, /etc/shadow)."""
     settings = base
     section: str | None = None
     # Lines end at \n only: str.splitlines() would also split at \v, \f and others, so one
@@ -281,31 +285,47 @@ def parse(text: str, name: str, module: str | None, *, system: bool, base: Setti
         where = f"{name}:{number}"
         if not line or line.startswith("#"):
             continue
-        if not line.replace("\t", " ").isprintable():
-            raise ConfigFileError(f"{where}: the line holds control characters (a line feed, escape, ...)")
-        match = _SECTION_RE.match(line)
-        if match:
-            section = match.group(1)
-            continue
-        if line.startswith("["):
-            raise ConfigFileError(f"{where}: expected [module NAME], got {line!r}")
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key:
-            raise ConfigFileError(f"{where}: expected key = value, got {line!r}")
-        if section is not None and key not in MODULE_KEYS:
-            raise ConfigFileError(f"{where}: {key!r} cannot be set per module")
-        if key not in GLOBAL_KEYS:
-            raise ConfigFileError(f"{where}: unknown key {key!r}")
-        if key in SYSTEM_ONLY_KEYS and not system:
+        try:
+            settings, section = _line(settings, section, line, where, module, system)
+        except ConfigFileError:
+            if quote:
+                raise
             raise ConfigFileError(
-                f"{where}: {key} is honoured only in {SYSTEM_CONFIG}, not in a file named on the command line"
-            )
-        if section is not None and section != module:
-            _apply(Settings(), key, value, where)  # validated even where it does not apply
-            continue
-        settings = _apply(settings, key, value, where if section is None else f"{where} [module {section}]")
+                f"{where}: not a valid setting (the line is not shown: {name} is readable only "
+                "by root, and it may not be a dkms-rustc configuration file at all)"
+            ) from None
     return settings
+
+
+def _line(
+    settings: Settings, section: str | None, line: str, where: str, module: str | None, system: bool
+) -> tuple[Settings, str | None]:
+    """One line that is neither blank nor a comment: the settings and section after it."""
+    if not line.replace("\t", " ").isprintable():
+        raise ConfigFileError(f"{where}: the line holds control characters (a line feed, escape, ...)")
+    match = _SECTION_RE.match(line)
+    if match:
+        section = match.group(1)
+        return settings, section
+    if line.startswith("["):
+        raise ConfigFileError(f"{where}: expected [module NAME], got {line!r}")
+    key, sep, value = line.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key:
+        raise ConfigFileError(f"{where}: expected key = value, got {line!r}")
+    if section is not None and key not in MODULE_KEYS:
+        raise ConfigFileError(f"{where}: {key!r} cannot be set per module")
+    if key not in GLOBAL_KEYS:
+        raise ConfigFileError(f"{where}: unknown key {key!r}")
+    if key in SYSTEM_ONLY_KEYS and not system:
+        raise ConfigFileError(
+            f"{where}: {key} is honoured only in {SYSTEM_CONFIG}, not in a file named on the command line"
+        )
+    if section is not None and section != module:
+        _apply(Settings(), key, value, where)  # validated even where it does not apply
+        return settings, section
+    settings = _apply(settings, key, value, where if section is None else f"{where} [module {section}]")
+    return settings, section
 
 
 def load(path: Path | None, module: str | None) -> Settings:
@@ -317,7 +337,7 @@ def load(path: Path | None, module: str | None) -> Settings:
     for file_path, system in files:
         try:
             # The system file is judged by _check_owner (root-only or refused); a file named on
-            # the command line also by the disclosure rule: its lines are quoted in errors.
+            # the command line also by the disclosure rule. Errors quote lines of public files.
             fd = open_regular_fd(file_path, private_ok=system)
         except FileNotFoundError:
             if system:
@@ -330,7 +350,9 @@ def load(path: Path | None, module: str | None) -> Settings:
                 f"the configuration file {file_path} cannot be read ({error.strerror})"
             ) from None
         try:
-            _check_owner(file_path, os.fstat(fd))
+            stat_result = os.fstat(fd)
+            _check_owner(file_path, stat_result)
+            public = bool(stat_result.st_mode & stat.S_IROTH)  # else its lines are not quoted
             data = os.read(fd, MAX_CONFIG_FILE + 1)
         except OSError as error:
             raise ConfigFileError(
@@ -343,5 +365,5 @@ def load(path: Path | None, module: str | None) -> Settings:
         if b"\0" in data:
             raise ConfigFileError(f"the configuration file {file_path} holds binary data")
         text = data.decode("utf-8", "replace")
-        settings = parse(text, str(file_path), module, system=system, base=settings)
+        settings = parse(text, str(file_path), module, system=system, base=settings, quote=public)
     return settings

@@ -134,7 +134,7 @@ def _private_parent(preferred: str) -> str | None:
     from dkms_rustc.trust import walk_problem
 
     for candidate in dict.fromkeys((os.path.realpath(preferred), "/tmp")):
-        if walk_problem(candidate, directory=True) is None:
+        if walk_problem(candidate, directory=True, own_entries_only=True) is None:
             return candidate
     return None
 

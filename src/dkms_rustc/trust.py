@@ -3,8 +3,11 @@
 A file is *root-only* when it and every directory the kernel walks to reach it are owned by
 root (or by the user running the tool, when that is not root) and cannot be changed by
 anyone else: no group or other write permission on the file, none on a directory unless the
-directory is sticky (like /tmp, where others cannot replace what they do not own), and every
-symbolic link on the way owned by root too; a POSIX access control list granting write to
+directory is sticky (like /tmp, where others cannot replace what they do not own) and only
+passed through, and every symbolic link on the way owned by root too. A sticky directory
+others can write is never the end of a walk: not a directory whose entries are used (a
+search or run-path directory, the kernel's rust/: anyone may add an entry), nor the parent
+of a name that does not exist yet (anyone may create it); a POSIX access control list granting write to
 someone else counts as write permission. Paths are walked component by component the way
 the kernel resolves them (:func:`walk_problem`), so a link in a directory someone else can
 change is caught even when it points somewhere safe at the moment.
@@ -113,13 +116,17 @@ def walk_problem(
     directory: bool = False,
     missing_ok: bool = False,
     memo: dict[str, object] | None = None,
+    own_entries_only: bool = False,
 ) -> str | None:
     """None when nobody but root (or the running user) can change what ``path`` names, or
     redirect it: every directory walked is root-only, every symbolic link followed is
     root's (in a sticky directory its owner could replace it), and the file itself (or, with
-    ``directory``, the directory) is root-only. ``missing_ok``: a path that does not exist is
-    fine when the deepest existing directory is root-only (then nobody else can create it).
-    ``memo`` remembers the directories already judged during one run."""
+    ``directory``, the directory) is root-only; a directory's entries are used, so it must
+    not be a sticky one others can add to, unless ``own_entries_only`` (the caller only
+    creates its own entry there, exclusively, as mkdtemp does). ``missing_ok``: a path that
+    does not exist is fine when the deepest existing directory is root-only and not sticky
+    (then nobody else can create it). ``memo`` remembers the directories already judged
+    during one run."""
     allowed = _allowed(euid)
     memo = {} if memo is None else memo
     if not path.startswith("/"):
@@ -162,7 +169,8 @@ def walk_problem(
             st = os.lstat(candidate)
         except OSError as error:
             if missing_ok and error.errno in (errno.ENOENT, errno.ENOTDIR):
-                return None  # the deepest existing directory is root-only: nobody else can make it
+                # Nobody else can create it, unless the deepest existing directory is sticky.
+                return _open_sticky(current, allowed, f"{candidate} does not exist, and ")
             return f"{candidate} cannot be examined ({error.strerror})"
         if stat.S_ISLNK(st.st_mode):
             links += 1
@@ -194,7 +202,24 @@ def walk_problem(
         return _problem(candidate, st, allowed, is_dir=False)
     if not directory:
         return f"{path} is a directory, not a file"
-    return None
+    return None if own_entries_only else _open_sticky(current, allowed, "")
+
+
+def _open_sticky(directory: str, allowed: frozenset[int], context: str) -> str | None:
+    """Why others can add entries to ``directory`` although it passed as sticky (None when
+    they cannot): fine on the way through it, not for a directory whose entries are used."""
+    try:
+        st = os.lstat(directory)
+    except OSError as error:
+        return f"{directory} cannot be examined ({error.strerror})"
+    if not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+        return None
+    writer = "every user" if st.st_mode & stat.S_IWOTH else None
+    if writer is None and st.st_mode & stat.S_IWGRP:
+        writer = _acl_writer(directory, st, allowed)
+    if writer is None:
+        return None
+    return f"{context}{directory} is writable by {writer} (sticky: anyone may add entries there)"
 
 
 def _queue_link(target: str, pending: list[str]) -> bool:

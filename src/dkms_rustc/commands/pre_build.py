@@ -91,7 +91,28 @@ def _build_dir(args: PreBuildOptions, cwd: Path | None) -> Path | None:
             ]
         )
         return None
-    return given.absolute()
+    # Resolved once, and written to by that path only: the files go where they were judged.
+    real = Path(os.path.realpath(given))
+    problem = _not_root_only(real)
+    if problem:
+        print_lines(
+            [
+                f"ERROR: the build directory {given} is not root-only ({problem}): as root, "
+                "dkms-rustc writes no hand-off there, since whoever can change it could point "
+                "make's arguments (or these files) elsewhere; build in a directory only root "
+                "can change (DKMS's own build directories are)"
+            ]
+        )
+        return None
+    return real
+
+
+def _not_root_only(build_dir: Path) -> str | None:
+    if os.geteuid() != 0:
+        return None  # a user's own build writes into the user's own directory
+    from dkms_rustc.trust import walk_problem
+
+    return walk_problem(str(build_dir), directory=True, missing_ok=True)  # missing: said when written
 
 
 def run(args: PreBuildOptions) -> int:
