@@ -197,14 +197,18 @@ def test_a_private_root_file_named_as_the_config_file_is_not_quoted(
     """Found by the red team: ``--config /etc/shadow`` printed shadow's first line in the
     error (root's file where only root can have put it passes the disclosure rule; whoever
     may run dkms-rustc through sudo chooses the name). A file only root may read is judged,
-    but its lines are not quoted; a public one's still are (the positive control)."""
+    but its lines are not quoted: a 0600 file, and (found by the second red team) a 0644 one
+    in a 0700 directory, like /root/.bashrc. A public one's still are (the positive control)."""
     key = _secret(base)
     key.write_text(f"{SECRET}:*:20228:0:99999:7:::\n")
-    code = main(["check", "--kernel-dir", str(base), "--config", str(key)])
-    out = capsys.readouterr()
-    assert code == ExitCode.ERROR
-    assert SECRET not in out.out + out.err
-    assert f"{key}:1: not a valid setting (the line is not shown: {key} is readable only by root" in out.out
-    key.chmod(0o644)
-    main(["check", "--kernel-dir", str(base), "--config", str(key)])
+    for mode in (0o600, 0o644):
+        key.chmod(mode)
+        code = main(["check", "--kernel-dir", str(base), "--config", str(key)])
+        out = capsys.readouterr()
+        assert code == ExitCode.ERROR
+        assert SECRET not in out.out + out.err
+        assert f"{key}:1: not a valid setting (the line is not shown: {key} is readable only by" in out.out
+    public = base / "public.conf"
+    key.rename(public)
+    main(["check", "--kernel-dir", str(base), "--config", str(public)])
     assert f"expected key = value, got '{SECRET}:" in capsys.readouterr().out

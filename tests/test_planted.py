@@ -226,6 +226,16 @@ def _runpath_into_a_sticky_directory(base: Path, marker: Path, libcore: bool) ->
     return tc, tc / "bin" / "rustc", f"{shared / 'not-yet'} does not exist, and {shared} is writable by every"
 
 
+def _glibc_hwcaps_owned_by_user(base: Path, marker: Path, libcore: bool) -> tuple[Path, Path, str]:
+    """Found by the second red team: lib/glibc-hwcaps (empty) was never judged, and a
+    subdirectory its owner makes there later is a place the loader looks first."""
+    tc = _elf(base, marker, libcore)
+    hwcaps = tc / "lib" / "glibc-hwcaps"
+    hwcaps.mkdir()
+    os.chown(hwcaps, UID, UID)
+    return tc, tc / "bin" / "rustc", f"{hwcaps} is owned by uid {UID}"
+
+
 PLANTS: dict[str, Callable[[Path, Path, bool], tuple[Path, Path, str]]] = {
     "file owned by a user": _file_owned_by_user,
     "toolchain dir owned by a user": _toolchain_dir_owned_by_user,
@@ -242,6 +252,7 @@ PLANTS: dict[str, Callable[[Path, Path, bool], tuple[Path, Path, str]]] = {
     "RUNPATH into a directory a user could create": _runpath_into_a_directory_a_user_could_create,
     "RUNPATH names a sticky directory": _runpath_names_a_sticky_directory,
     "RUNPATH into a sticky directory": _runpath_into_a_sticky_directory,
+    "glibc-hwcaps of lib/ owned by a user": _glibc_hwcaps_owned_by_user,
 }
 
 

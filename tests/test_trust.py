@@ -78,6 +78,12 @@ def test_a_sticky_directory_others_can_write_is_not_a_root_only_directory(root_d
     )
     # Where the caller only creates its own entry, exclusively (mkdtemp), it is fine.
     assert walk_problem(str(shared), euid=0, directory=True, own_entries_only=True) is None
+    # A trailing slash names the directory itself, also once a walk through it is remembered
+    # (found by the second red team: the shortcut judged shared/shared instead).
+    (shared / "shared").mkdir()
+    memo: dict[str, object] = {}
+    assert walk_problem(str(shared / "shared" / "x"), euid=0, missing_ok=True, memo=memo) is None
+    assert walk_problem(f"{shared}/", euid=0, directory=True, memo=memo) == sticky
     shared.chmod(0o1755)  # sticky, but only root writes it: nothing to add
     assert walk_problem(str(shared), euid=0, directory=True) is None
     assert walk_problem(str(shared / "none"), euid=0, directory=True, missing_ok=True) is None

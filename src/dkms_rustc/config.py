@@ -30,7 +30,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dkms_rustc.fileio import NotRegularFileError, open_regular_fd
+from dkms_rustc.fileio import NotRegularFileError, open_regular_fd, readable_by_all
 from dkms_rustc.text import is_plain_word
 from dkms_rustc.trust import untrusted_directory_reason
 
@@ -275,7 +275,8 @@ def parse(
     text: str, name: str, module: str | None, *, system: bool, base: Settings, quote: bool = True
 ) -> Settings:
     """The settings ``text`` gives on top of ``base``. ``quote``: errors may quote the file's
-    lines (not for a file only root may read: it could be any private file, /etc/shadow)."""
+    lines (not for a file only root may read: it could be any private file, /etc/shadow, or a
+    public one in a private directory, /root/.bashrc)."""
     settings = base
     section: str | None = None
     # Lines end at \n only: str.splitlines() would also split at \v, \f and others, so one
@@ -352,7 +353,7 @@ def load(path: Path | None, module: str | None) -> Settings:
         try:
             stat_result = os.fstat(fd)
             _check_owner(file_path, stat_result)
-            public = bool(stat_result.st_mode & stat.S_IROTH)  # else its lines are not quoted
+            public = readable_by_all(fd, stat_result.st_mode, file_path)  # else no line is quoted
             data = os.read(fd, MAX_CONFIG_FILE + 1)
         except OSError as error:
             raise ConfigFileError(

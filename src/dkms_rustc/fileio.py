@@ -59,15 +59,22 @@ def _searchable_by_all(directory: str) -> bool:
     return allowed
 
 
+def readable_by_all(fd: int, mode: int, path: str | os.PathLike[str]) -> bool:
+    """Could every user read the file open on ``fd`` anyway (the read bit for others on it,
+    the search bit on every directory above what was opened)?"""
+    if not mode & stat.S_IROTH:
+        return False
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")  # what was opened, not what the name says now
+    except OSError:
+        real = os.path.realpath(path)
+    return real.startswith("/") and _searchable_by_all(os.path.dirname(real))
+
+
 def _disclosure_problem(fd: int, mode: int, path: str | os.PathLike[str]) -> str | None:
     """Why root must not read the file open on ``fd`` (None when it may)."""
-    if mode & stat.S_IROTH:
-        try:
-            real = os.readlink(f"/proc/self/fd/{fd}")  # what was opened, not what the name says now
-        except OSError:
-            real = os.path.realpath(path)
-        if real.startswith("/") and _searchable_by_all(os.path.dirname(real)):
-            return None
+    if readable_by_all(fd, mode, path):
+        return None
     from dkms_rustc.trust import walk_problem  # only a private file gets here
 
     problem = walk_problem(os.path.abspath(path), memo=_walked)

@@ -301,8 +301,11 @@ class _Walker:
             return [name]
         places: list[str] = []
         for directory in search:
-            self._dirs.setdefault(directory, None)
-            self.depend(directory)
+            # glibc-hwcaps itself is judged too: whoever can add a subdirectory there adds a
+            # place the loader looks first (and the closure is remembered until it changes).
+            for searched in (directory, os.path.join(directory, "glibc-hwcaps")):
+                self._dirs.setdefault(searched, None)
+                self.depend(searched)
             for sub in self.hwcaps(directory):
                 self._dirs.setdefault(sub, None)
                 self.depend(sub)
@@ -312,6 +315,7 @@ class _Walker:
         found += self.cache_entries(name)
         for directory in self.defaults:
             self.depend(directory)
+            self.depend(os.path.join(directory, "glibc-hwcaps"))
             found += [os.path.join(sub, name) for sub in self.hwcaps(directory)]
             found.append(os.path.join(directory, name))
         return [path for path in dict.fromkeys(found) if os.path.lexists(path)]

@@ -133,7 +133,13 @@ def walk_problem(
         return f"{path} is a relative path"
     pending = [part for part in path.split("/") if part]
     parent = os.path.dirname(path)
-    if memo.get(parent, "") is None and "." not in pending and ".." not in pending and "//" not in path:
+    if (
+        memo.get(parent, "") is None
+        and "." not in pending
+        and ".." not in pending
+        and "//" not in path
+        and not path.endswith("/")  # then dirname() is the path itself, not its parent
+    ):
         # Its directory was judged in this run as a chain of real, root-only directories: only
         # the last component is left (system libraries, a toolchain's lib/: the common case).
         current, pending = parent, pending[-1:]
