@@ -13,6 +13,7 @@ keeps the state from one command to the next. Needs root and overlayfs.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ SYSTEM_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL"
 _MOUNT = (
     "set -e; r=$1; shift; mode=$1; shift; "
     'mount -t overlay overlay -o "lowerdir=/,upperdir=$UPPER,workdir=$WORK" "$r"; '
+    'for m in $BINDS; do mount --bind "$m" "$r$m"; mount -o remount,bind,ro "$r$m"; done; '
     'mount -t proc proc "$r/proc"; mount --rbind /dev "$r/dev"; '
     'if [ "$mode" = chroot ]; then exec chroot "$r" "$@"; else exec "$@"; fi'
 )
@@ -61,6 +63,33 @@ def _root_is_a_mount() -> bool:
 _PROPAGATION = "private" if _root_is_a_mount() else "unchanged"
 
 
+def _mount_points() -> list[str]:
+    """The mount points this process sees (mountinfo's fifth field, octal escapes decoded)."""
+    try:
+        with open("/proc/self/mountinfo") as mountinfo:
+            fields = [line.split(" ") for line in mountinfo]
+    except OSError:
+        return []
+    return [field[4].encode().decode("unicode_escape") for field in fields if len(field) > 4]
+
+
+@functools.cache
+def _toolchain_mounts() -> str:
+    """The mounts below "/" that hold the real compilers the tests hand to the root, read-only
+    in it: an overlay of "/" shows the root filesystem only, not the mounts on it (in a fresh
+    root made by ../shared/fresh-debian, /root/.rustup is a bind mount, so the scratch root
+    would see an empty directory). Space-separated, for the mount script; none on a machine
+    whose toolchains live on the root filesystem."""
+    places = [str(tc.rustc.parent.parent) for tc in kerneltree.find_real_toolchains().values()]
+    found: dict[str, None] = {}
+    for mount in sorted(_mount_points()):
+        if mount == "/" or any(c.isspace() for c in mount) or mount.startswith(("/proc", "/sys", "/dev")):
+            continue
+        if any(place == mount or place.startswith(mount + "/") for place in places):
+            found[mount] = None
+    return " ".join(found)
+
+
 class ScratchRoot:
     """``/`` plus what the test writes: ``path`` is where the root is seen inside a command."""
 
@@ -78,7 +107,13 @@ class ScratchRoot:
         stdin: str | None,
         timeout: float,
     ) -> subprocess.CompletedProcess[str]:
-        environment = {**SYSTEM_ENV, **(env or {}), "UPPER": str(self.upper), "WORK": str(self.work)}
+        environment = {
+            **SYSTEM_ENV,
+            **(env or {}),
+            "UPPER": str(self.upper),
+            "WORK": str(self.work),
+            "BINDS": _toolchain_mounts(),
+        }
         return subprocess.run(
             [
                 "unshare",
