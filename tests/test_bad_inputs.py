@@ -609,7 +609,8 @@ CASES = [
     Case("--config binary", ERROR, "holds binary data", _config_file("garbage")),
     Case("--config huge", ERROR, "is larger than 1 MiB", _config_file("huge")),
     Case("--config fails with EIO", ERROR, "Input/output error", _config_file("eio")),
-    Case("--config unknown key", ERROR, "unknown key 'rustc'", _config_text(b"rustc = /tmp/evil\n")),
+    # In a 0700 tmp_path: its lines are not quoted (a file only root can read), the key is not named.
+    Case("--config unknown key", ERROR, "unknown key", _config_text(b"rustc = /tmp/evil\n")),
     Case("--config not UTF-8", ERROR, "expected key = value", _config_text(b"\xff\xfe\n")),
     Case("--config empty", OK, "building with", _config_file("empty")),
     Case("system config a FIFO", ERROR, "is a FIFO, not a regular file", _system_config("fifo")),

@@ -207,7 +207,7 @@ def test_a_private_root_file_named_as_the_config_file_is_not_quoted(
         out = capsys.readouterr()
         assert code == ExitCode.ERROR
         assert SECRET not in out.out + out.err
-        assert f"{key}:1: not a valid setting (the line is not shown: {key} is readable only by" in out.out
+        assert f"{key}:1: expected key = value (the line is not shown: {key} is readable only by" in out.out
     public = base / "public.conf"
     key.rename(public)
     main(["check", "--kernel-dir", str(base), "--config", str(public)])

@@ -143,7 +143,12 @@ class Pin:
 
 
 class ConfigFileError(Exception):
-    """The configuration file is unreadable, untrusted or malformed."""
+    """The configuration file is unreadable, untrusted or malformed. ``unquoted``: the same
+    message without the file's own text, where the message quotes it."""
+
+    def __init__(self, message: str, unquoted: str | None = None) -> None:
+        super().__init__(message)
+        self.unquoted = unquoted
 
 
 def applicable_pin(pins: tuple[Pin, ...], kernelrelease: str | None) -> Pin | None:
@@ -180,12 +185,14 @@ def _boolean(value: str, where: str) -> bool:
     try:
         return _BOOLEANS[value.lower()]
     except KeyError:
-        raise ConfigFileError(f"{where}: expected yes or no, got {value!r}") from None
+        raise ConfigFileError(
+            f"{where}: expected yes or no, got {value!r}", f"{where}: expected yes or no"
+        ) from None
 
 
 def _directory(value: str, where: str) -> Path:
     if not value.startswith("/"):
-        raise ConfigFileError(f"{where}: {value!r} is not an absolute path")
+        raise ConfigFileError(f"{where}: {value!r} is not an absolute path", f"{where}: not an absolute path")
     return Path(value)
 
 
@@ -195,11 +202,15 @@ _TOOLCHAIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 def _pin(value: str, where: str) -> Pin:
     words = value.split()
     if len(words) != 2:
-        raise ConfigFileError(f"{where}: expected pin = PATTERN TOOLCHAIN, got {value!r}")
+        raise ConfigFileError(
+            f"{where}: expected pin = PATTERN TOOLCHAIN, got {value!r}",
+            f"{where}: expected pin = PATTERN TOOLCHAIN",
+        )
     pattern, target = words
     if not target.startswith("/") and not _TOOLCHAIN_NAME_RE.match(target):
         raise ConfigFileError(
-            f"{where}: {target!r} is neither an absolute rustc path nor a rustup toolchain name"
+            f"{where}: {target!r} is neither an absolute rustc path nor a rustup toolchain name",
+            f"{where}: the pin's toolchain is neither an absolute rustc path nor a rustup toolchain name",
         )
     return Pin(pattern, target, where)
 
@@ -221,7 +232,8 @@ def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
     if key == "auto_install":
         if value not in AUTO_INSTALL:
             raise ConfigFileError(
-                f"{where}: auto_install must be one of {', '.join(AUTO_INSTALL)}, not {value!r}"
+                f"{where}: auto_install must be one of {', '.join(AUTO_INSTALL)}, not {value!r}",
+                f"{where}: auto_install must be one of {', '.join(AUTO_INSTALL)}",
             )
         return replace(settings, auto_install=value, origins=origins)
     if key == "rustup":
@@ -230,13 +242,19 @@ def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
         return replace(settings, rustup_home=_directory(value, where), origins=origins)
     if key == "policy":
         if value not in POLICIES:
-            raise ConfigFileError(f"{where}: policy must be one of {', '.join(POLICIES)}, not {value!r}")
+            raise ConfigFileError(
+                f"{where}: policy must be one of {', '.join(POLICIES)}, not {value!r}",
+                f"{where}: policy must be one of {', '.join(POLICIES)}",
+            )
         return replace(settings, policy=Policy(value), origins=origins)
     if key == "fallback_make_args":
         words = tuple(value.split())
         bad = [word for word in words if not is_plain_word(word)]
         if bad:
-            raise ConfigFileError(f"{where}: {bad[0]!r} is not a plain make argument (VAR=value)")
+            raise ConfigFileError(
+                f"{where}: {bad[0]!r} is not a plain make argument (VAR=value)",
+                f"{where}: fallback_make_args holds a word that is not a plain make argument (VAR=value)",
+            )
         return replace(settings, fallback_make_args=words, origins=origins)
     if key == "search":
         return replace(settings, search=(*settings.search, _directory(value, where)), origins=origins)
@@ -251,7 +269,7 @@ def _apply(settings: Settings, key: str, value: str, where: str) -> Settings:
         return replace(settings, proof=_boolean(value, where), origins=origins)
     if key == "require_bindgen":
         return replace(settings, require_bindgen=_boolean(value, where), origins=origins)
-    raise ConfigFileError(f"{where}: unknown key {key!r}")
+    raise ConfigFileError(f"{where}: unknown key {key!r}", f"{where}: unknown key")
 
 
 def _check_owner(path: Path, stat_result: os.stat_result) -> None:
@@ -288,12 +306,12 @@ def parse(
             continue
         try:
             settings, section = _line(settings, section, line, where, module, system)
-        except ConfigFileError:
-            if quote:
+        except ConfigFileError as error:
+            if quote or error.unquoted is None:
                 raise
             raise ConfigFileError(
-                f"{where}: not a valid setting (the line is not shown: {name} is readable only "
-                "by root, and it may not be a dkms-rustc configuration file at all)"
+                f"{error.unquoted} (the line is not shown: {name} is readable only by root, and "
+                "it may not be a dkms-rustc configuration file at all)"
             ) from None
     return settings
 
@@ -309,15 +327,21 @@ def _line(
         section = match.group(1)
         return settings, section
     if line.startswith("["):
-        raise ConfigFileError(f"{where}: expected [module NAME], got {line!r}")
+        raise ConfigFileError(
+            f"{where}: expected [module NAME], got {line!r}", f"{where}: expected [module NAME]"
+        )
     key, sep, value = line.partition("=")
     key, value = key.strip(), value.strip()
     if not sep or not key:
-        raise ConfigFileError(f"{where}: expected key = value, got {line!r}")
+        raise ConfigFileError(
+            f"{where}: expected key = value, got {line!r}", f"{where}: expected key = value"
+        )
     if section is not None and key not in MODULE_KEYS:
-        raise ConfigFileError(f"{where}: {key!r} cannot be set per module")
+        raise ConfigFileError(
+            f"{where}: {key!r} cannot be set per module", f"{where}: a key that cannot be set per module"
+        )
     if key not in GLOBAL_KEYS:
-        raise ConfigFileError(f"{where}: unknown key {key!r}")
+        raise ConfigFileError(f"{where}: unknown key {key!r}", f"{where}: unknown key")
     if key in SYSTEM_ONLY_KEYS and not system:
         raise ConfigFileError(
             f"{where}: {key} is honoured only in {SYSTEM_CONFIG}, not in a file named on the command line"

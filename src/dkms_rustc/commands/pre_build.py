@@ -10,6 +10,7 @@ to whatever ``rustc`` happens to be first on PATH.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from dkms_rustc.commands._shared import configuration_refusal, decide_for_build
@@ -110,9 +111,16 @@ def _build_dir(args: PreBuildOptions, cwd: Path | None) -> Path | None:
 def _not_root_only(build_dir: Path) -> str | None:
     if os.geteuid() != 0:
         return None  # a user's own build writes into the user's own directory
+    try:
+        if not stat.S_ISDIR(os.stat(build_dir).st_mode):
+            return None  # not a directory: writing there fails, and says so
+    except FileNotFoundError:
+        pass  # fine only where nobody else could create it
+    except OSError:
+        return None  # cannot be examined (a name too long, ...): writing fails, and says so
     from dkms_rustc.trust import walk_problem
 
-    return walk_problem(str(build_dir), directory=True, missing_ok=True)  # missing: said when written
+    return walk_problem(str(build_dir), directory=True, missing_ok=True)
 
 
 def run(args: PreBuildOptions) -> int:
