@@ -27,7 +27,8 @@ SYSTEM_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LC_ALL"
 _MOUNT = (
     "set -e; r=$1; shift; mode=$1; shift; "
     'mount -t overlay overlay -o "lowerdir=/,upperdir=$UPPER,workdir=$WORK" "$r"; '
-    'for m in $BINDS; do mount --bind "$m" "$r$m"; mount -o remount,bind,ro "$r$m"; done; '
+    'for m in $BINDS; do if [ -d "$r$m" ]; then '  # not where a test hid it (a whiteout)
+    'mount --bind "$m" "$r$m"; mount -o remount,bind,ro "$r$m"; fi; done; '
     'mount -t proc proc "$r/proc"; mount --rbind /dev "$r/dev"; '
     'if [ "$mode" = chroot ]; then exec chroot "$r" "$@"; else exec "$@"; fi'
 )
