@@ -4,11 +4,11 @@ A file is *root-only* when it and every directory the kernel walks to reach it a
 root (or by the user running the tool, when that is not root) and cannot be changed by
 anyone else: no group or other write permission on the file, none on a directory unless the
 directory is sticky (like /tmp, where others cannot replace what they do not own) and only
-passed through, and every symbolic link on the way owned by root too. A sticky directory
-others can write is never the end of a walk: not a directory whose entries are used (a
-search or run-path directory, the kernel's rust/: anyone may add an entry), nor the parent
-of a name that does not exist yet (anyone may create it); a POSIX access control list granting write to
-someone else counts as write permission. Paths are walked component by component the way
+passed through, and every symbolic link on the way owned by root too; a POSIX access control
+list granting write to someone else counts as write permission. A sticky directory others
+can write is never the end of a walk: not a directory whose entries are used (a search or
+run-path directory, the kernel's rust/: anyone may add an entry), nor the parent of a name
+that does not exist yet (anyone may create it). Paths are walked component by component the way
 the kernel resolves them (:func:`walk_problem`), so a link in a directory someone else can
 change is caught even when it points somewhere safe at the moment.
 
