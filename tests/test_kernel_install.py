@@ -10,6 +10,7 @@ the tests can tell whether the kernel installation went on past dkms-rustc."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -61,7 +62,11 @@ def test_plugin_runs_before_dkms_plugin(tmp_path: Path) -> None:
     root = _root(tmp_path, "stable")
     code, output = _install(root, "--verbose")
     assert code == 0, output
-    plugins = [line for line in output.splitlines() if line.endswith(".install") and line.startswith("/")]
+    # The plugins in the order the output first names them: systemd 252's shell script lists
+    # one per line, newer C versions name them inside longer log lines.
+    named = re.findall(r"/(?:usr/lib|etc)/kernel/install\.d/[\w.+-]+\.install", output)
+    plugins = list(dict.fromkeys(named))
+    assert PLUGIN in plugins and "/usr/lib/kernel/install.d/40-dkms.install" in plugins, output
     assert plugins.index(PLUGIN) < plugins.index("/usr/lib/kernel/install.d/40-dkms.install"), plugins
 
 
