@@ -44,26 +44,6 @@ def available() -> str | None:
     return None
 
 
-def _root_is_a_mount() -> bool:
-    """Whether the kernel has a mount at this process's "/". Inside a chroot of a plain
-    directory (a fresh root made by ../shared/fresh-debian) it has not, and mountinfo lists no
-    mount point "/" (it shows only the mounts below the process's root). os.path.ismount("/")
-    cannot tell: "/.." is "/" in any chroot."""
-    try:
-        with open("/proc/self/mountinfo") as mountinfo:
-            return any(line.split(" ")[4] == "/" for line in mountinfo if line.count(" ") >= 4)
-    except OSError:
-        return True
-
-
-# unshare makes "/" private so nothing mounted here shows outside; that needs "/" to be a mount
-# point. Where it is not, the propagation is left as it is (unshare fails otherwise: "cannot
-# change root filesystem propagation: Invalid argument"), so the mounts made then propagate as
-# the mount holding this root directory says: private on the machines here (findmnt -o
-# PROPAGATION / outside the chroot); where it is shared, they would show outside as well.
-_PROPAGATION = "private" if _root_is_a_mount() else "unchanged"
-
-
 def _mount_points() -> list[str]:
     """The mount points this process sees (mountinfo's fifth field, octal escapes decoded)."""
     try:
@@ -72,6 +52,23 @@ def _mount_points() -> list[str]:
     except OSError:
         return []
     return [field[4].encode().decode("unicode_escape") for field in fields if len(field) > 4]
+
+
+def _root_is_a_mount() -> bool:
+    """Whether the kernel has a mount at this process's "/". Inside a chroot of a plain
+    directory (a fresh root made by ../shared/fresh-debian) it has not, and mountinfo lists no
+    mount point "/" (it shows only the mounts below the process's root). os.path.ismount("/")
+    cannot tell: "/.." is "/" in any chroot. Without a mountinfo to read: assume it is."""
+    points = _mount_points()
+    return not points or "/" in points
+
+
+# unshare makes "/" private so nothing mounted here shows outside; that needs "/" to be a mount
+# point. Where it is not, the propagation is left as it is (unshare fails otherwise: "cannot
+# change root filesystem propagation: Invalid argument"), so the mounts made then propagate as
+# the mount holding this root directory says: private on the machines here (findmnt -o
+# PROPAGATION / outside the chroot); where it is shared, they would show outside as well.
+_PROPAGATION = "private" if _root_is_a_mount() else "unchanged"
 
 
 @functools.cache

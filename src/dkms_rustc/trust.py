@@ -84,16 +84,18 @@ def _acl_writer(path: str, st: os.stat_result, allowed_uids: frozenset[int]) -> 
 def _problem(path: str, st: os.stat_result, allowed_uids: frozenset[int], is_dir: bool) -> str | None:
     if st.st_uid not in allowed_uids:
         return f"{path} is owned by {_owner_name(st.st_uid)}"
-    mode = st.st_mode
-    sticky = is_dir and bool(mode & stat.S_ISVTX)
-    if sticky:
+    if is_dir and st.st_mode & stat.S_ISVTX:
         return None  # others may add entries, but never replace what root owns
-    if mode & stat.S_IWOTH:
-        return f"{path} is writable by every user"
-    if mode & stat.S_IWGRP:
-        writer = _acl_writer(path, st, allowed_uids)
-        if writer:
-            return f"{path} is writable by {writer}"
+    writer = _writer(path, st, allowed_uids)
+    return f"{path} is writable by {writer}" if writer else None
+
+
+def _writer(path: str, st: os.stat_result, allowed_uids: frozenset[int]) -> str | None:
+    """Who else may write ``path``: every user, its group or an access control list's."""
+    if st.st_mode & stat.S_IWOTH:
+        return "every user"
+    if st.st_mode & stat.S_IWGRP:
+        return _acl_writer(path, st, allowed_uids)
     return None
 
 
@@ -220,9 +222,7 @@ def _open_sticky(directory: str, allowed: frozenset[int], context: str) -> str |
         return f"{directory} cannot be examined ({error.strerror})"
     if not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
         return None
-    writer = "every user" if st.st_mode & stat.S_IWOTH else None
-    if writer is None and st.st_mode & stat.S_IWGRP:
-        writer = _acl_writer(directory, st, allowed)
+    writer = _writer(directory, st, allowed)
     if writer is None:
         return None
     return f"{context}{directory} is writable by {writer} (sticky: anyone may add entries there)"
