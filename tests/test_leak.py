@@ -11,6 +11,7 @@ private file is read only where nobody but root can have put it) keeps it out.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,3 +213,37 @@ def test_a_private_root_file_named_as_the_config_file_is_not_quoted(
     key.rename(public)
     main(["check", "--kernel-dir", str(base), "--config", str(public)])
     assert f"expected key = value, got '{SECRET}:" in capsys.readouterr().out
+
+
+ANYONE = 0xFFFFFFFF  # the id field of entries that name no user or group
+
+
+@pytest.mark.parametrize("how", ["its group", "a directory's group", "an access control list"])
+def test_a_config_file_some_users_cannot_read_is_not_quoted(
+    how: str, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the third red team: the read bit for others is not read permission for
+    everyone: the owning group's members get the group's bits, and an access control list
+    can leave a user out. Such a file's lines are not quoted either."""
+    directory = base / "conf"
+    directory.mkdir()
+    conf = directory / "secret.conf"
+    conf.write_text(f"{SECRET}\n")
+    conf.chmod(0o644)
+    if how == "its group":
+        os.chown(conf, 0, planted.USER_UID)
+        conf.chmod(0o604)
+    elif how == "a directory's group":
+        os.chown(directory, 0, planted.USER_UID)
+        directory.chmod(0o705)
+    else:
+        # u::rw-,u:<uid>:---,g::r--,m::r--,o::r--: every user but that one may read it.
+        entries = [(0x01, 6, ANYONE), (0x02, 0, planted.USER_UID), (0x04, 4, ANYONE), (0x10, 4, ANYONE)]
+        entries.append((0x20, 4, ANYONE))
+        acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *entry) for entry in entries)
+        os.setxattr(conf, "system.posix_acl_access", acl)
+    code = main(["check", "--kernel-dir", str(base), "--config", str(conf)])
+    out = capsys.readouterr()
+    assert code == ExitCode.ERROR
+    assert SECRET not in out.out + out.err
+    assert f"{conf}:1: expected key = value (the line is not shown" in out.out

@@ -567,6 +567,24 @@ def test_pre_build_writes_nothing_into_a_build_dir_a_user_can_change(
     assert f"the build directory {build} is not root-only ({build} is owned by uid {UID}" in err
 
 
+def test_pre_build_never_follows_a_users_link_as_the_build_dir(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the third red team: a user's link given as --build-dir, to a root-only
+    directory (another module's build directory), chose where root wrote (and removed) the
+    hand-off files: the path is judged as given, links on the way included."""
+    victim = base / "victim"
+    victim.mkdir(mode=0o700)
+    home = _user_dir(base)
+    (home / "bd").symlink_to(victim)
+    os.chown(home / "bd", UID, UID, follow_symlinks=False)
+    code = main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(home / "bd"),
+                 "--config", str(write_config(base))])  # fmt: skip
+    assert code == ExitCode.ERROR
+    assert list(victim.iterdir()) == []
+    assert f"is not root-only ({base / 'home'} is owned by uid {UID}" in capsys.readouterr().err
+
+
 def test_pre_build_hands_off_through_the_build_dir_it_resolved(tree: Path, base: Path) -> None:
     """The files are written, and named to make, by the one path that was judged."""
     real = base / "real-build"

@@ -9,7 +9,8 @@ a rename), and only regular files are read, up to a limit.
 As root, what is read may end up in messages, make.log and the hand-off files, which others
 can read: a kernel tree a user controls could hold ``include/config/kernel.release`` as a link
 to a root-only key. So as root a file is read only when every user could read it anyway (the
-opened file has the read bit for others and every directory above it the search bit) or when
+opened file has the read bit for others and its group, every directory above it the search
+bit likewise, and none an access control list) or when
 nobody but root could have put it where it was found (:func:`dkms_rustc.trust.walk_problem`
 of the path as given); otherwise :class:`NotPublicError`.
 """
@@ -45,11 +46,24 @@ def forget() -> None:
     _walked.clear()
 
 
+def _granted_to_all(target: int | str, mode: int, other_bit: int, group_bit: int) -> bool:
+    """Does every user get ``other_bit``? The owning group's members get the group's bits
+    instead, and an access control list can deny named users or groups: only a mode that
+    grants the bit to both, with no access control list, grants it to all."""
+    if not (mode & other_bit and mode & group_bit):
+        return False
+    try:
+        os.getxattr(target, "system.posix_acl_access")
+    except OSError as error:
+        return error.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+    return False  # an access control list: who it leaves out is not worth working out here
+
+
 def _searchable_by_all(directory: str) -> bool:
     if directory in _searchable:
         return _searchable[directory]
     try:
-        allowed = bool(os.stat(directory).st_mode & stat.S_IXOTH)
+        allowed = _granted_to_all(directory, os.stat(directory).st_mode, stat.S_IXOTH, stat.S_IXGRP)
     except OSError:
         allowed = False
     parent = os.path.dirname(directory)
@@ -60,9 +74,10 @@ def _searchable_by_all(directory: str) -> bool:
 
 
 def readable_by_all(fd: int, mode: int, path: str | os.PathLike[str]) -> bool:
-    """Could every user read the file open on ``fd`` anyway (the read bit for others on it,
-    the search bit on every directory above what was opened)?"""
-    if not mode & stat.S_IROTH:
+    """Could every user read the file open on ``fd`` anyway (the read bit for others and
+    for its group on it, the search bit likewise on every directory above what was opened,
+    and no access control list on any of them)?"""
+    if not _granted_to_all(fd, mode, stat.S_IROTH, stat.S_IRGRP):
         return False
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")  # what was opened, not what the name says now

@@ -92,9 +92,9 @@ def _build_dir(args: PreBuildOptions, cwd: Path | None) -> Path | None:
             ]
         )
         return None
-    # Resolved once, and written to by that path only: the files go where they were judged.
-    real = Path(os.path.realpath(given))
-    problem = _not_root_only(real)
+    # Judged as given (a user's link on the way would choose where root writes), then resolved
+    # once: the files go where they were judged, and nobody else can change that path.
+    problem = _not_root_only(os.path.abspath(given))
     if problem:
         print_lines(
             [
@@ -105,22 +105,31 @@ def _build_dir(args: PreBuildOptions, cwd: Path | None) -> Path | None:
             ]
         )
         return None
-    return real
+    return Path(os.path.realpath(given))
 
 
-def _not_root_only(build_dir: Path) -> str | None:
+def _not_root_only(build_dir: str) -> str | None:
     if os.geteuid() != 0:
         return None  # a user's own build writes into the user's own directory
-    try:
-        if not stat.S_ISDIR(os.stat(build_dir).st_mode):
-            return None  # not a directory: writing there fails, and says so
-    except FileNotFoundError:
-        pass  # fine only where nobody else could create it
-    except OSError:
-        return None  # cannot be examined (a name too long, ...): writing fails, and says so
     from dkms_rustc.trust import walk_problem
 
-    return walk_problem(str(build_dir), directory=True, missing_ok=True)
+    problem = walk_problem(build_dir, directory=True, missing_ok=True)
+    if problem is None or _is_dir_or_link(build_dir):
+        return problem
+    # Neither a directory nor a link, in a root-only directory (a file in the way, a name too
+    # long): nobody else can change it, and the write fails and says so.
+    parent = os.path.dirname(build_dir.rstrip("/")) or "/"
+    return problem if walk_problem(parent, directory=True) else None
+
+
+def _is_dir_or_link(path: str) -> bool:
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return True  # judged as a directory that does not exist yet
+    except OSError:
+        return False
+    return stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
 
 
 def run(args: PreBuildOptions) -> int:
