@@ -247,3 +247,16 @@ def test_a_config_file_some_users_cannot_read_is_not_quoted(
     assert code == ExitCode.ERROR
     assert SECRET not in out.out + out.err
     assert f"{conf}:1: expected key = value (the line is not shown" in out.out
+
+
+def test_root_groups_bits_do_not_make_a_file_private(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The positive control: a directory of root's group that denies its group (a fresh
+    root's / after chmod o+rx is 0705 root:root) hides nothing from anyone but root."""
+    directory = base / "conf"
+    directory.mkdir()
+    directory.chmod(0o705)
+    conf = directory / "public.conf"
+    conf.write_text(f"{SECRET}\n")
+    conf.chmod(0o604)
+    main(["check", "--kernel-dir", str(base), "--config", str(conf)])
+    assert f"expected key = value, got '{SECRET}'" in capsys.readouterr().out

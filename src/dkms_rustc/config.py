@@ -377,7 +377,7 @@ def load(path: Path | None, module: str | None) -> Settings:
         try:
             stat_result = os.fstat(fd)
             _check_owner(file_path, stat_result)
-            public = readable_by_all(fd, stat_result.st_mode, file_path)  # else no line is quoted
+            public = readable_by_all(fd, stat_result, file_path)  # else no line is quoted
             data = os.read(fd, MAX_CONFIG_FILE + 1)
         except OSError as error:
             raise ConfigFileError(

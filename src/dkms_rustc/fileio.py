@@ -46,11 +46,12 @@ def forget() -> None:
     _walked.clear()
 
 
-def _granted_to_all(target: int | str, mode: int, other_bit: int, group_bit: int) -> bool:
+def _granted_to_all(target: int | str, st: os.stat_result, other_bit: int, group_bit: int) -> bool:
     """Does every user get ``other_bit``? The owning group's members get the group's bits
-    instead, and an access control list can deny named users or groups: only a mode that
-    grants the bit to both, with no access control list, grants it to all."""
-    if not (mode & other_bit and mode & group_bit):
+    instead (root's group, gid 0, is taken to be root's alone), and an access control list
+    can deny named users or groups: only a mode that grants the bit to others and the group,
+    with no access control list, grants it to all."""
+    if not st.st_mode & other_bit or (st.st_gid != 0 and not st.st_mode & group_bit):
         return False
     try:
         os.getxattr(target, "system.posix_acl_access")
@@ -63,7 +64,7 @@ def _searchable_by_all(directory: str) -> bool:
     if directory in _searchable:
         return _searchable[directory]
     try:
-        allowed = _granted_to_all(directory, os.stat(directory).st_mode, stat.S_IXOTH, stat.S_IXGRP)
+        allowed = _granted_to_all(directory, os.stat(directory), stat.S_IXOTH, stat.S_IXGRP)
     except OSError:
         allowed = False
     parent = os.path.dirname(directory)
@@ -73,11 +74,11 @@ def _searchable_by_all(directory: str) -> bool:
     return allowed
 
 
-def readable_by_all(fd: int, mode: int, path: str | os.PathLike[str]) -> bool:
+def readable_by_all(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> bool:
     """Could every user read the file open on ``fd`` anyway (the read bit for others and
     for its group on it, the search bit likewise on every directory above what was opened,
     and no access control list on any of them)?"""
-    if not _granted_to_all(fd, mode, stat.S_IROTH, stat.S_IRGRP):
+    if not _granted_to_all(fd, st, stat.S_IROTH, stat.S_IRGRP):
         return False
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")  # what was opened, not what the name says now
@@ -86,9 +87,9 @@ def readable_by_all(fd: int, mode: int, path: str | os.PathLike[str]) -> bool:
     return real.startswith("/") and _searchable_by_all(os.path.dirname(real))
 
 
-def _disclosure_problem(fd: int, mode: int, path: str | os.PathLike[str]) -> str | None:
+def _disclosure_problem(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> str | None:
     """Why root must not read the file open on ``fd`` (None when it may)."""
-    if readable_by_all(fd, mode, path):
+    if readable_by_all(fd, st, path):
         return None
     from dkms_rustc.trust import walk_problem  # only a private file gets here
 
@@ -131,13 +132,14 @@ def open_regular_fd(
         mode = os.stat(path).st_mode
         raise NotRegularFileError(errno.EINVAL, f"is {_kind(mode)}, not a regular file", str(path)) from None
     try:
-        mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
+        mode = st.st_mode
         if not stat.S_ISREG(mode):
             kind = _kind(mode)
             code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
             raise NotRegularFileError(code, f"is {kind}, not a regular file", str(path))
         if not private_ok and os.geteuid() == 0:
-            problem = _disclosure_problem(fd, mode, path)
+            problem = _disclosure_problem(fd, st, path)
             if problem:
                 raise NotPublicError(errno.EACCES, problem, str(path))
         # Reads of a regular file never block; clear the flag so nothing else is surprised.
