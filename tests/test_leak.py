@@ -260,3 +260,93 @@ def test_root_groups_bits_do_not_make_a_file_private(base: Path, capsys: pytest.
     conf.chmod(0o604)
     main(["check", "--kernel-dir", str(base), "--config", str(conf)])
     assert f"expected key = value, got '{SECRET}'" in capsys.readouterr().out
+
+
+def _users_side(base: Path) -> Path:
+    """A root's link (``<base>/link``) to a directory a user owns: ``<base>/link/..`` is the
+    user's directory to the kernel, and ``<base>`` to anyone who removes ``..`` as text."""
+    home = base / "home"
+    (home / "sub").mkdir(parents=True)
+    planted.chown_tree(home)
+    (base / "link").symlink_to(home / "sub")
+    return home
+
+
+@pytest.mark.parametrize("command", ["check", "status"])
+def test_dotdot_after_a_link_is_judged_where_the_kernel_takes_it(
+    command: str, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fourth red team: ``--kernel-dir <root's link to a user's dir>/../tree``. The
+    file read was judged as ``os.path.abspath`` spells it (``<base>/tree/...``, a root-only tree
+    beside the link), but opened where the kernel resolves it: the user's tree, whose
+    kernel.release is a link to a root-only key."""
+    planted.synthetic_kernel_tree(base / "tree")  # root's: what the text-only path names
+    home = _users_side(base)
+    users = planted.synthetic_kernel_tree(home / "tree")
+    release = users / "include/config/kernel.release"
+    release.unlink()
+    release.symlink_to(_secret(base))
+    planted.chown_tree(users)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    given = f"{base}/link/../tree"
+    argv = ["check", "--kernel-dir", given] if command == "check" else ["status", "-v", "--kernel-dir", given]
+    main([*argv, "--config", str(conf)] + (["--dkms-tree", str(base)] if command == "status" else []))
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+    assert "is readable only by root" in out.out + out.err
+
+
+def _tree_naming(base: Path, other: Path, *, user: bool) -> Path:
+    """A tree without its own kernel.release whose Makefile names ``other`` as its other half
+    (as Debian's split headers name their -common tree)."""
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    (tree / "include/config/kernel.release").unlink()
+    (tree / "Makefile").write_text(f"include {other}/Makefile\n")
+    if user:
+        planted.chown_tree(tree)
+    return tree
+
+
+def _root_only_half(base: Path) -> Path:
+    other = base / "root-only-tree"
+    (other / "include/config").mkdir(parents=True)
+    other.chmod(0o700)
+    (other / "Makefile").write_text("# root's own\n")
+    secret = other / "include/config/kernel.release"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    return other
+
+
+@pytest.mark.parametrize("command", ["pre-build", "check"])
+def test_a_users_makefile_cannot_choose_a_root_only_tree_to_read(
+    command: str, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fourth red team: a user's tree whose Makefile says ``include
+    /root-only/Makefile`` made that root-only directory one of the tree's roots, and its
+    private files passed as root's (root put them there) although the user chose them."""
+    tree = _tree_naming(base, _root_only_half(base), user=True)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    build = base / "build"
+    build.mkdir()
+    argv = ["check", "--kernel-dir", str(tree)]
+    if command == "pre-build":
+        argv = ["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build)]
+    main([*argv, "--config", str(conf)])
+    out = capsys.readouterr()
+    everything = _everything(base, out.out + out.err)
+    assert SECRET not in everything
+    assert f"was named by {tree / 'Makefile'}" in everything
+
+
+def test_positive_control_roots_makefile_may_name_its_own_private_tree(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same Makefile in a tree only root can change: root chose the other half."""
+    tree = _tree_naming(base, _root_only_half(base), user=False)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+    assert SECRET in capsys.readouterr().out

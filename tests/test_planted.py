@@ -585,6 +585,26 @@ def test_pre_build_never_follows_a_users_link_as_the_build_dir(
     assert f"is not root-only ({base / 'home'} is owned by uid {UID}" in capsys.readouterr().err
 
 
+def test_pre_build_takes_dotdot_after_a_link_as_the_kernel_does(
+    tree: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fourth red team: ``--build-dir <root's link to a user's dir>/../bd`` was
+    judged as ``os.path.abspath`` spells it (``<base>/bd``: missing, in a root-only directory)
+    and written where the kernel resolves it: the user's ``bd``, a link to a root-only victim."""
+    victim = base / "victim"
+    victim.mkdir(mode=0o700)
+    home = _user_dir(base)
+    (home / "bd").symlink_to(victim)
+    os.chown(home / "bd", UID, UID, follow_symlinks=False)
+    (base / "link").symlink_to(home / "sub")
+    (home / "sub").mkdir()
+    code = main(["pre-build", "--kernel-dir", str(tree), "--build-dir", f"{base}/link/../bd",
+                 "--config", str(write_config(base))])  # fmt: skip
+    assert code == ExitCode.ERROR
+    assert list(victim.iterdir()) == []
+    assert f"is not root-only ({base / 'home'} is owned by uid {UID}" in capsys.readouterr().err
+
+
 def test_pre_build_hands_off_through_the_build_dir_it_resolved(tree: Path, base: Path) -> None:
     """The files are written, and named to make, by the one path that was judged."""
     real = base / "real-build"

@@ -12,7 +12,9 @@ to a root-only key. So as root a file is read only when every user could read it
 opened file has the read bit for others and its group, every directory above it the search
 bit likewise, and none an access control list) or when
 nobody but root could have put it where it was found (:func:`dkms_rustc.trust.walk_problem`
-of the path as given); otherwise :class:`NotPublicError`.
+of the path as given, ``..`` applied after links as the kernel does), and nobody else chose
+it (a user's kernel tree whose Makefile names a root-only directory as its other half:
+:func:`read_only_public_files_under`); otherwise :class:`NotPublicError`.
 """
 
 from __future__ import annotations
@@ -38,12 +40,40 @@ class NotPublicError(OSError):
 # run reads some tens of files under the same few directories.
 _searchable: dict[str, bool] = {}
 _walked: dict[str, object] = {}  # trust.walk_problem's findings, for the same reason
+# Directories that a file others can change chose (a user's kernel tree whose Makefile names
+# another tree): that root put them there says nothing about who chose to have them read.
+_named_by_others: dict[str, str] = {}
 
 
 def forget() -> None:
     """Judge directories afresh (a new command starts)."""
     _searchable.clear()
     _walked.clear()
+    _named_by_others.clear()
+
+
+def absolute(path: str | os.PathLike[str]) -> str:
+    """``path`` made absolute without normalising it: ``link/../x`` keeps its ``..``, which the
+    kernel (and :func:`dkms_rustc.trust.walk_problem`) applies after following ``link``, so
+    what is judged is what is opened (``os.path.abspath`` would judge another path)."""
+    text = os.fspath(path)
+    return text if text.startswith("/") else os.path.join(os.getcwd(), text)
+
+
+def read_only_public_files_under(directories: dict[str, str]) -> None:
+    """As root, from now on read no private file below any of ``directories`` (as spelled):
+    each was named by a file others can change (its value says which, and why), who could
+    have pointed at any directory root keeps to itself. Replaces the previous set; ``{}``
+    ends it."""
+    _named_by_others.clear()
+    _named_by_others.update({directory.rstrip("/") or "/": why for directory, why in directories.items()})
+
+
+def _chosen_by_others(path: str) -> str | None:
+    for directory, chooser in _named_by_others.items():
+        if path == directory or path.startswith(directory.rstrip("/") + "/"):
+            return chooser
+    return None
 
 
 def _granted_to_all(target: int | str, st: os.stat_result, other_bit: int, group_bit: int) -> bool:
@@ -91,9 +121,16 @@ def _disclosure_problem(fd: int, st: os.stat_result, path: str | os.PathLike[str
     """Why root must not read the file open on ``fd`` (None when it may)."""
     if readable_by_all(fd, st, path):
         return None
+    spelled = absolute(path)
+    chooser = _chosen_by_others(spelled)
+    if chooser:
+        return (
+            f"is readable only by root (or its owner), and {chooser}: as root, dkms-rustc reads "
+            "such a file only where nobody but root chose to have it read"
+        )
     from dkms_rustc.trust import walk_problem  # only a private file gets here
 
-    problem = walk_problem(os.path.abspath(path), memo=_walked)
+    problem = walk_problem(spelled, memo=_walked)
     if problem is None:
         return None
     return (

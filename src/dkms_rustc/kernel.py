@@ -17,7 +17,14 @@ from pathlib import Path
 
 from dkms_rustc import kconfig, targetspec
 from dkms_rustc.cache import Cache, file_identity
-from dkms_rustc.fileio import NotPublicError, NotRegularFileError, mode_of, read_prefix
+from dkms_rustc.fileio import (
+    NotPublicError,
+    NotRegularFileError,
+    absolute,
+    mode_of,
+    read_only_public_files_under,
+    read_prefix,
+)
 from dkms_rustc.fileio import is_dir as _is_dir
 from dkms_rustc.fileio import is_file as _is_file
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
@@ -547,6 +554,35 @@ def read_kernel(
     if not stat.S_ISDIR(mode):
         raise KernelTreeError(f"the kernel build tree {tree} is not a directory")
     roots = tree_roots(tree)
+    named = _named_by_others(tree, roots)
+    if not named:
+        return _read_tree(tree, roots, cache, kernelrelease, trusted_dirs)
+    read_only_public_files_under(named)
+    try:
+        return _read_tree(tree, roots, cache, kernelrelease, trusted_dirs)
+    finally:
+        read_only_public_files_under({})
+
+
+def _named_by_others(tree: Path, roots: tuple[Path, ...]) -> dict[str, str]:
+    """As root, the other trees a Makefile others can change named (why, by directory): root
+    owning them says nothing about who chose them, so only their public files are read."""
+    if len(roots) == 1 or os.geteuid() != 0:
+        return {}
+    makefile = tree / "Makefile"
+    problem = walk_problem(absolute(makefile))
+    if problem is None:
+        return {}
+    return {str(root): f"{root} was named by {makefile}, which others can change ({problem})" for root in roots[1:]}
+
+
+def _read_tree(
+    tree: Path,
+    roots: tuple[Path, ...],
+    cache: Cache,
+    kernelrelease: str | None,
+    trusted_dirs: tuple[Path, ...],
+) -> KernelRust:
     notes: list[str] = []
     release = kernelrelease or _read_kernelrelease(roots, notes)
     config = _load_config(tree, roots, release, notes)

@@ -303,7 +303,9 @@ def reached_reason(
     trusted = tuple(trusted_dirs)
     first: str | None = None
     for path in paths:
-        spelled = os.path.abspath(path) if not str(path).startswith("/") else str(path)
+        spelled = str(path)
+        if not spelled.startswith("/"):  # not normalised: ``..`` is walked after the links
+            spelled = os.path.join(os.getcwd(), spelled)
         if os.path.normpath(spelled) == str(binary):
             return None
         if trusted and _spelled_inside(os.path.normpath(spelled), trusted):

@@ -18,6 +18,7 @@ from dkms_rustc.config import ConfigFileError, Policy
 from dkms_rustc.decision import Verdict
 from dkms_rustc.engine import Assessment
 from dkms_rustc.exitcodes import ExitCode
+from dkms_rustc.fileio import absolute
 from dkms_rustc.handoff import (
     ARGS_FILE,
     HandoffError,
@@ -92,9 +93,10 @@ def _build_dir(args: PreBuildOptions, cwd: Path | None) -> Path | None:
             ]
         )
         return None
-    # Judged as given (a user's link on the way would choose where root writes), then resolved
-    # once: the files go where they were judged, and nobody else can change that path.
-    problem = _not_root_only(os.path.abspath(given))
+    # Judged as given (a user's link on the way would choose where root writes; ``..`` taken
+    # after the links, as the kernel does), then resolved once: the files go where they were
+    # judged, and nobody else can change that path.
+    problem = _not_root_only(absolute(given))
     if problem:
         print_lines(
             [
