@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Fake compilers and tools for the tests of what root may run, and of misbehaving programs.
 
-A fake is a small shell script. Whenever it runs, it first appends a line to its ``marker``
+A fake is a small shell script (behind a real ELF launcher that loads a stand-in
+librustc_driver where its files name a compiler, since only a program that loads the driver
+is believed to be the compiler its sysroot names). Whenever it runs, it first appends a line to its ``marker``
 file, so a test proves it was NEVER run by asserting the marker does not exist. It answers
 ``-vV`` and ``--version`` with the version it is told to claim (usually exactly the kernel's,
 so nothing but the trust rules keeps it from being selected), and any other command line
@@ -15,6 +17,7 @@ answer the version questions but misbehave in the test compile.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shlex
@@ -72,11 +75,18 @@ def fake_tool(path: Path, version_text: str, marker: Path, behaviour: str = "ok"
         raise ValueError(behaviour)
     kind = "bindgen" if version_text.startswith("bindgen") else "rustc"
     answer = verbose_version(version_text) if kind == "rustc" else version_text + "\n"
+    # A test compile (rustc -o <file>) must leave metadata naming the compiler that wrote it:
+    # an exit status of 0 alone proves nothing (dkms_rustc.proof checks the file).
+    header = "".join(f"\\{byte:03o}" for byte in rmeta_header(10, version_text) + bytes(8))
+    compile_ok = (
+        'out=; prev=; for arg in "$@"; do [ "$prev" = -o ] && out=$arg; prev=$arg; done; '
+        f'[ -z "$out" ] || printf \'{header}\' > "$out"; exit 0'
+    )
     script = (
         "#!/bin/sh\n"
         f'echo "ran: $0 $*" >> {shlex.quote(str(marker))}\n' + _MISBEHAVIOUR[behaviour] + 'case "$1" in\n'
         f"  -vV|--version) printf '%s' {shlex.quote(answer)} ;;\n"
-        f"  *) {_ON_COMPILE.get(behaviour, 'exit 0')} ;;\n"
+        f"  *) {_ON_COMPILE.get(behaviour, compile_ok if kind == 'rustc' else 'exit 0')} ;;\n"
         "esac\n"
         "exit 0\n"
     )
@@ -101,14 +111,60 @@ def fake_toolchain(
     toolchain's files name that compiler and it could be selected without being run; without
     it, learning the version means running the fake.
     """
-    fake_tool(root / "bin" / "rustc", version_text, marker, behaviour)
-    if bindgen_text is not None:
-        fake_tool(root / "bin" / "bindgen", bindgen_text, marker, behaviour)
-    if libcore_from is not None:
+    if libcore_from is None:
+        fake_tool(root / "bin" / "rustc", version_text, marker, behaviour)
+    else:
+        # Believed from its files only if it is a rustc (loads librustc_driver): a real ELF
+        # launcher that does, and hands its command line to the script.
+        fake_tool(root / "lib" / "fake" / "rustc.sh", version_text, marker, behaviour)
+        _launcher(root)
         lib = root / "lib" / "rustlib" / HOST / "lib"
         lib.mkdir(parents=True, exist_ok=True)
         shutil.copy2(libcore_from, lib / libcore_from.name)
+    if bindgen_text is not None:
+        fake_tool(root / "bin" / "bindgen", bindgen_text, marker, behaviour)
     return root
+
+
+_LAUNCHER_C = """
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+extern int dkms_rustc_driver(void);
+int main(int argc, char **argv) {
+    char self[PATH_MAX], script[PATH_MAX + 32];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (length <= 0) return 127;
+    self[length] = 0;
+    *strrchr(self, '/') = 0;
+    snprintf(script, sizeof script, "%s/../lib/fake/rustc.sh", self);
+    char *args[argc + 2];
+    args[0] = "/bin/sh";
+    args[1] = script;
+    for (int i = 1; i <= argc; i++) args[i + 1] = argv[i];
+    execv("/bin/sh", args);
+    return 127 + dkms_rustc_driver();
+}
+"""
+_built_launcher: list[Path] = []  # built once per test session, then copied
+
+
+def _launcher(root: Path) -> None:
+    """``root/bin/rustc``: runs ``root/lib/fake/rustc.sh`` and needs
+    ``root/lib/librustc_driver-0123456789abcdef.so`` (run path $ORIGIN/../lib), as rustc does."""
+    if not _built_launcher:
+        build = Path(tempfile.mkdtemp(prefix="dkms-rustc-launcher-"))
+        atexit.register(shutil.rmtree, build, True)
+        driver = build / "lib" / "librustc_driver-0123456789abcdef.so"
+        _gcc(driver, _DRIVER_C, {}, "-shared", "-fPIC", f"-Wl,-soname,{driver.name}")
+        _gcc(build / "bin" / "rustc", _LAUNCHER_C, {}, f"-L{driver.parent}", f"-l:{driver.name}",
+             "-Wl,-rpath,$ORIGIN/../lib", "-Wl,--enable-new-dtags")  # fmt: skip
+        _built_launcher.append(build)
+    for relative in ("bin/rustc", "lib/librustc_driver-0123456789abcdef.so"):
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(_built_launcher[0] / relative, target)
 
 
 @contextlib.contextmanager
@@ -153,6 +209,16 @@ int main(int argc, char **argv) {
         fclose(marker);
     }
     if (argc > 1 && (!strcmp(argv[1], "-vV") || !strcmp(argv[1], "--version"))) fputs(ANSWER, stdout);
+    for (int i = 1; i + 1 < argc; i++) {  /* a test compile: metadata naming this compiler */
+        if (strcmp(argv[i], "-o")) continue;
+        FILE *out = fopen(argv[i + 1], "wb");
+        for (const char *hex = HEADER_HEX; out && hex[0] && hex[1]; hex += 2) {
+            unsigned byte;
+            sscanf(hex, "%2x", &byte);
+            fputc((int)byte, out);
+        }
+        if (out) fclose(out);
+    }
     return dkms_rustc_driver();
 }
 """
@@ -221,7 +287,11 @@ def elf_toolchain(
     _gcc(
         root / "bin" / "rustc",
         _PROGRAM_C,
-        {"MARKER_PATH": str(marker), "ANSWER": verbose_version(version_text)},
+        {
+            "MARKER_PATH": str(marker),
+            "ANSWER": verbose_version(version_text),
+            "HEADER_HEX": (rmeta_header(10, version_text) + bytes(8)).hex(),
+        },
         "-Wl,--no-as-needed", f"-L{lib}", f"-l:{driver.name}", *rpath, dtags,
     )  # fmt: skip
     if libcore_from is not None:

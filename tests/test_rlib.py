@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 import kerneltree
 import planted
 from dkms_rustc import probe, rlib, runner
+from dkms_rustc.cache import Cache
 from dkms_rustc.rmeta import MetadataError
 from dkms_rustc.toolchains import CandidateKind, Found
 
@@ -124,7 +125,7 @@ def test_a_sysroot_with_only_rlib_files_is_read_without_running_rustc(name: str,
     shutil.copy2(toolchain.rustc.resolve(), binary)
     found = Found(kind=CandidateKind.RUSTC, path=binary, binary=binary, origins=("test",))
     with mock.patch.object(runner, "run_many", side_effect=AssertionError("a process was started")):
-        tool = probe._from_files(found)
+        tool = probe._from_files(found, Cache(None))
     assert tool is not None
     assert tool.version_text == toolchain.version_text
     assert tool.host == toolchain.host and tool.sysroot == sysroot

@@ -89,7 +89,30 @@ def _libcore_versions(rustlib: Path) -> dict[str, set[str]]:
     return versions
 
 
-def _from_files(found: Found) -> Toolchain | None:
+def _loads_rustc_driver(found: Found, cache: Cache) -> bool:
+    """Is ``found`` a rustc at all? rustc proper is librustc_driver-<hash>.so, which every
+    build's ``bin/rustc`` loads; a program that does not (a script, ``/usr/bin/true`` pinned by
+    mistake) says nothing by sitting beside a sysroot, so it is asked instead. Remembered by
+    the file's identity (the ELF reader is not imported on a warm run)."""
+    key = _identity_key(found)
+    remembered = cache.get("rustc-driver", key) if key else None
+    if isinstance(remembered, bool):
+        return remembered
+    from dkms_rustc.loader import LoaderError, read_dynamic
+
+    try:
+        dynamic = read_dynamic(str(found.binary))
+    except (OSError, LoaderError):
+        return False
+    loads = dynamic is not None and any(name.startswith("librustc_driver-") for name in dynamic.needed)
+    if key:
+        cache.put("rustc-driver", key, loads)
+    return loads
+
+
+def _from_files(found: Found, cache: Cache) -> Toolchain | None:
+    if not _loads_rustc_driver(found, cache):
+        return None
     sysroot = _sysroot_of(found.binary)
     versions = _libcore_versions(sysroot / "lib" / "rustlib")
     if len(versions) != 1:
@@ -191,10 +214,10 @@ def _uncarriable(tool: Toolchain) -> Toolchain:
     return tool
 
 
-def _untrusted_toolchain(found: Found, reason: str) -> Toolchain:
+def _untrusted_toolchain(found: Found, reason: str, cache: Cache) -> Toolchain:
     """Skipped; for the report, what its files say it is (read, never run)."""
     skipped = f"not trusted: {reason}"
-    from_files = _from_files(found) if found.kind is CandidateKind.RUSTC else None
+    from_files = _from_files(found, cache) if found.kind is CandidateKind.RUSTC else None
     if from_files is not None:
         return replace(from_files, skipped=skipped, untrusted=reason)
     return Toolchain(found=found, skipped=skipped, untrusted=reason)
@@ -269,11 +292,11 @@ def probe_all(
             continue
         reason = _untrusted(found, trusted_dirs, cache, memo)
         if reason:
-            known.append(_untrusted_toolchain(found, reason))
+            known.append(_untrusted_toolchain(found, reason, cache))
             continue
         key = _identity_key(found)
         if found.kind is CandidateKind.RUSTC:
-            from_files = _from_files(found)
+            from_files = _from_files(found, cache)
             if from_files is not None:
                 known.append(from_files)
                 continue

@@ -161,6 +161,27 @@ def _foreign_proc_macros(kernel: KernelRust) -> str | None:
     )
 
 
+def _written_by(output: Path) -> str | None:
+    """The compiler string in the test crate's metadata (None: none was written), else what is
+    wrong with it."""
+    from dkms_rustc.rmeta import MetadataError, read_rmeta_version
+
+    try:
+        return read_rmeta_version(output)
+    except FileNotFoundError:
+        return None
+    except (OSError, MetadataError) as error:
+        return f"unreadable ({error})"
+
+
+def _unlike(written: str | None) -> str:
+    if written is None:
+        return "wrote no crate metadata"
+    if written.startswith("rustc "):
+        return f"the crate metadata it wrote names {written!r}"
+    return f"the crate metadata it wrote is {written}"
+
+
 def first_error(stderr: str) -> tuple[str | None, str]:
     """The error code (``E0514``) and message of rustc's first error."""
     match = _ERROR_RE.search(stderr)
@@ -229,12 +250,21 @@ def prove(
             (workdir / "target.json").write_bytes(kernel.target_spec_data)
         env = runner.minimal_environment({"RUSTC_BOOTSTRAP": "1"})
         result = runner.run(proof_command(toolchain, kernel, workdir), timeout=timeout, env=env, cwd=workdir)
+        written = _written_by(workdir / "libdkms_rustc_proof.rmeta") if result.ok else None
     except OSError as error:
         return ProofResult(
             ProofOutcome.FAILED, f"test compile could not be prepared: {error}", compiler_failed=True
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if result.ok and written != toolchain.version_text:
+        # An exit status of 0 is not a compile: /usr/bin/true pinned as a rustc exits 0 too.
+        return ProofResult(
+            ProofOutcome.FAILED,
+            f"test compile failed: {toolchain.binary} exited 0 but {_unlike(written)}: it is not "
+            f"the rustc its files say ({toolchain.version_text})",
+            compiler_failed=True,
+        )
     if result.ok:
         if key is not None:
             cache.put("proof", key, "ok")
