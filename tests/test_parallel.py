@@ -144,9 +144,22 @@ def test_damaged_records_are_ignored_and_replaced_under_parallel_load(
     assert any(record.name.startswith(warm.RECORD_PREFIX) for record in records)  # replays too
     how = _damage(records)
     _check_runs(_run_all(base, trees))  # every run right, none replayed from damage
+
     # A run that met a damaged record is not remembered (dkms_rustc.warm), so the damaged
-    # replay records are replaced by the next round, the others already by this one.
-    _check_runs(_run_all(base, trees))
-    for record, damage in how.items():
-        assert record.is_file() and not record.is_symlink() and _valid(record), (record.name, damage)
+    # replay records are replaced by the next round, the others already by this one. A round
+    # on a loaded machine may also meet a test compile that ran out of time, which is not
+    # remembered either (seen once, with another test suite running beside it): then a later
+    # round replaces them. Every round's every run must be right.
+    def broken() -> list[tuple[str, str]]:
+        return [
+            (record.name, damage)
+            for record, damage in how.items()
+            if not (record.is_file() and not record.is_symlink() and _valid(record))
+        ]
+
+    for _ in range(3):
+        _check_runs(_run_all(base, trees))
+        if not broken():
+            break
+    assert broken() == []
     assert [r.name for r in (base / "cache").iterdir() if r.name.startswith(".")] == []
