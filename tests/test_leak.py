@@ -11,6 +11,7 @@ private file is read only where nobody but root can have put it) keeps it out.
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -338,7 +339,7 @@ def test_a_users_makefile_cannot_choose_a_root_only_tree_to_read(
     out = capsys.readouterr()
     everything = _everything(base, out.out + out.err)
     assert SECRET not in everything
-    assert f"was named by {tree / 'Makefile'}" in everything
+    assert f"and the kernel build tree {tree} is not root-only ({tree} is owned by uid" in everything
 
 
 def test_positive_control_roots_makefile_may_name_its_own_private_tree(
@@ -350,3 +351,110 @@ def test_positive_control_roots_makefile_may_name_its_own_private_tree(
     conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
     main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
     assert SECRET in capsys.readouterr().out
+
+
+def test_a_users_makefile_in_roots_tree_cannot_choose_either(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The tree is root's, its Makefile a user's file (or a link to one): the user chose."""
+    tree = _tree_naming(base, _root_only_half(base), user=False)
+    os.chown(tree / "Makefile", planted.USER_UID, planted.USER_UID)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+    assert f"{tree / 'Makefile'}, which names the other trees read with it, is not root-only" in out.out
+
+
+def test_a_relative_kernel_dir_through_a_users_link_cannot_choose_either(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fifth red team: ``cd /lib/modules/X && check --kernel-dir build``, with
+    ``build`` a link into a user's home whose Makefile says ``include ../../root-only/Makefile``:
+    the other tree was spelled relative, so the rule for the trees a user's Makefile names
+    never matched it."""
+    other = _root_only_half(base)
+    home = _users_side(base)
+    tree = planted.synthetic_kernel_tree(home / "tree")
+    (tree / "include/config/kernel.release").unlink()
+    # As make would not, but as the tree's roots are found: relative to the tree as spelled.
+    (tree / "Makefile").write_text(f"include ../{os.path.relpath(other, base / 'modules')}/Makefile\n")
+    planted.chown_tree(tree)
+    (base / "modules").mkdir()
+    (base / "modules" / "build").symlink_to(tree)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    monkeypatch.chdir(base / "modules")
+    main(["check", "-v", "--kernel-dir", "build", "--config", str(conf)])
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+    assert "and the kernel build tree build is not root-only" in out.out
+
+
+PRIVATE_CRATE = "libSECRETNAME.rmeta"
+
+
+def _private_rust_dir(base: Path) -> Path:
+    """A root-only directory holding crate files whose names and contents are secrets."""
+    private = base / "private-rust"
+    private.mkdir(mode=0o700)
+    crate = private / PRIVATE_CRATE
+    crate.write_bytes(planted.rmeta_header(10, f"rustc 9.9.9 ({SECRET})") + bytes(16))
+    crate.chmod(0o600)
+    return private
+
+
+def test_a_users_rust_link_to_a_private_directory_reveals_nothing(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fifth red team: rust/ in a user's tree linked to a root-only directory was
+    listed (its file names printed) and its crates read by their resolved paths."""
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(_private_rust_dir(base))
+    planted.chown_tree(tree)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err and "SECRETNAME" not in out.out + out.err
+    assert f"{base / 'private-rust'}: cannot be listed (not by every user" in out.out
+
+
+def test_roots_link_to_a_private_rust_dir_is_read_in_roots_tree(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Positive control: the same link in root's own tree (root chose it) is followed."""
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(_private_rust_dir(base))
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
+    assert SECRET in capsys.readouterr().out
+
+
+def test_a_remembered_proc_macro_is_no_way_around_the_rule(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fifth red team: root's check of its own tree remembered what its private
+    libmacros.so says, by the file's identity; a user's tree linking to that file then got the
+    remembered answer, read without the disclosure rule."""
+    roots = planted.synthetic_kernel_tree(base / "roots", f"rustc 1.95.0 ({SECRET} 2026-04-14)")
+    macros = roots / "rust" / "libmacros.so"
+    macros.chmod(0o600)
+    (roots / "rust").chmod(0o700)
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    main(["check", "--kernel-dir", str(roots), "--config", str(conf)])
+    assert SECRET in capsys.readouterr().out  # root's own: read, and remembered
+    users = planted.synthetic_kernel_tree(base / "users")
+    for path in (users / "rust").iterdir():
+        path.unlink()
+    (users / "rust" / "libmacros.so").symlink_to(macros)
+    planted.chown_tree(users)
+    main(["check", "-v", "--kernel-dir", str(users), "--config", str(conf)])
+    out = capsys.readouterr()
+    assert SECRET not in out.out + out.err
+    assert "libmacros.so: is readable only by root" in out.out

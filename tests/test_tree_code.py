@@ -277,7 +277,9 @@ def test_a_rust_link_swapped_with_rename_exchange_never_loads_the_other_side(
     planted.chown_tree(loud)  # the user's metadata, with the payload proc macro
     tree = _copy_tree(kernel_trees["stable"], base / "tree")
     shutil.rmtree(tree / "rust")
-    (tree / "rust").symlink_to(kernel_trees["stable"] / "rust")  # root's
+    # root's, where every user may read it (as /usr/src/linux-headers-*/rust): from a user's
+    # tree only public files are read (pytest's own directories are private)
+    (tree / "rust").symlink_to(_copy_tree(kernel_trees["stable"] / "rust", base / "roots-rust"))
     (tree / "rust-other").symlink_to(loud / "rust")
     planted.chown_tree(tree)  # the tree and both links are the user's (no target.json here)
     stop = base / "STOP"
@@ -330,7 +332,7 @@ def test_a_user_owned_tree_around_a_root_only_rust_dir_gets_no_test_compile(
     """The module build would run the user's Makefiles as root: the tree is not root-only."""
     tree = _copy_tree(kernel_trees["stable"], base / "tree")
     shutil.rmtree(tree / "rust")
-    (tree / "rust").symlink_to(kernel_trees["stable"] / "rust")
+    (tree / "rust").symlink_to(_copy_tree(kernel_trees["stable"] / "rust", base / "roots-rust"))  # public
     os.chown(tree, UID, UID)
     code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
                         "--search", str(_stable().rustc.parent.parent))  # fmt: skip

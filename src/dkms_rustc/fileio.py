@@ -13,8 +13,9 @@ opened file has the read bit for others and its group, every directory above it 
 bit likewise, and none an access control list) or when
 nobody but root could have put it where it was found (:func:`dkms_rustc.trust.walk_problem`
 of the path as given, ``..`` applied after links as the kernel does), and nobody else chose
-it (a user's kernel tree whose Makefile names a root-only directory as its other half:
-:func:`read_only_public_files_under`); otherwise :class:`NotPublicError`.
+to have it read: while a kernel tree others can change is read (its links, its Makefile's
+other trees, its ``rust/``, all theirs to point anywhere), only public files are
+(:func:`read_public_files_only`); otherwise :class:`NotPublicError`.
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ class NotPublicError(OSError):
 # run reads some tens of files under the same few directories.
 _searchable: dict[str, bool] = {}
 _walked: dict[str, object] = {}  # trust.walk_problem's findings, for the same reason
-# Directories that a file others can change chose (a user's kernel tree whose Makefile names
-# another tree): that root put them there says nothing about who chose to have them read.
-_named_by_others: dict[str, str] = {}
+# Set while a kernel tree others can change is read: whatever it names (links, its Makefile's
+# other trees, rust/), root put there or not, was chosen by them, so only public files are read.
+_public_only: list[str] = []
 
 
 def forget() -> None:
     """Judge directories afresh (a new command starts)."""
     _searchable.clear()
     _walked.clear()
-    _named_by_others.clear()
+    _public_only.clear()
 
 
 def absolute(path: str | os.PathLike[str]) -> str:
@@ -60,20 +61,15 @@ def absolute(path: str | os.PathLike[str]) -> str:
     return text if text.startswith("/") else os.path.join(os.getcwd(), text)
 
 
-def read_only_public_files_under(directories: dict[str, str]) -> None:
-    """As root, from now on read no private file below any of ``directories`` (as spelled):
-    each was named by a file others can change (its value says which, and why), who could
-    have pointed at any directory root keeps to itself. Replaces the previous set; ``{}``
-    ends it."""
-    _named_by_others.clear()
-    _named_by_others.update({directory.rstrip("/") or "/": why for directory, why in directories.items()})
+def read_public_files_only(why: str | None) -> None:
+    """As root, from now on read no private file at all (``why``: who else chose what is read,
+    e.g. "the kernel build tree ... is not root-only (...)"), until called with None."""
+    _public_only[:] = [why] if why else []
 
 
-def _chosen_by_others(path: str) -> str | None:
-    for directory, chooser in _named_by_others.items():
-        if path == directory or path.startswith(directory.rstrip("/") + "/"):
-            return chooser
-    return None
+def public_files_only() -> str | None:
+    """Why only public files are read now (:func:`read_public_files_only`), else None."""
+    return _public_only[0] if _public_only else None
 
 
 def _granted_to_all(target: int | str, st: os.stat_result, other_bit: int, group_bit: int) -> bool:
@@ -104,6 +100,20 @@ def _searchable_by_all(directory: str) -> bool:
     return allowed
 
 
+def listable_by_all(directory: str) -> bool:
+    """Could every user list ``directory`` (already resolved) anyway: the read and search bits
+    for others and its group, every directory above searchable by all, no access control list?"""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False
+    return (
+        _granted_to_all(directory, st, stat.S_IROTH, stat.S_IRGRP)
+        and _granted_to_all(directory, st, stat.S_IXOTH, stat.S_IXGRP)
+        and _searchable_by_all(os.path.dirname(directory) or "/")
+    )
+
+
 def readable_by_all(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> bool:
     """Could every user read the file open on ``fd`` anyway (the read bit for others and
     for its group on it, the search bit likewise on every directory above what was opened,
@@ -121,16 +131,14 @@ def _disclosure_problem(fd: int, st: os.stat_result, path: str | os.PathLike[str
     """Why root must not read the file open on ``fd`` (None when it may)."""
     if readable_by_all(fd, st, path):
         return None
-    spelled = absolute(path)
-    chooser = _chosen_by_others(spelled)
-    if chooser:
+    if _public_only:
         return (
-            f"is readable only by root (or its owner), and {chooser}: as root, dkms-rustc reads "
-            "such a file only where nobody but root chose to have it read"
+            f"is readable only by root (or its owner), and {_public_only[0]}: as root, dkms-rustc "
+            "reads such a file only where nobody but root chose to have it read"
         )
     from dkms_rustc.trust import walk_problem  # only a private file gets here
 
-    problem = walk_problem(spelled, memo=_walked)
+    problem = walk_problem(absolute(path), memo=_walked)
     if problem is None:
         return None
     return (

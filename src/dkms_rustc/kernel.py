@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dkms_rustc import kconfig, targetspec
-from dkms_rustc.cache import Cache, file_identity
+from dkms_rustc.cache import Cache
 from dkms_rustc.fileio import (
     NotPublicError,
     NotRegularFileError,
     absolute,
+    listable_by_all,
     mode_of,
-    read_only_public_files_under,
+    open_regular_fd,
+    public_files_only,
     read_prefix,
+    read_public_files_only,
 )
 from dkms_rustc.fileio import is_dir as _is_dir
 from dkms_rustc.fileio import is_file as _is_file
@@ -238,6 +241,10 @@ def _list_rust_dir(rust_dir: Path, notes: list[str]) -> tuple[list[str], str | N
     """The crate files in ``rust_dir`` (names, sorted), and why the listing cannot be judged
     whole (too many entries): then no test compile loads anything from it."""
     names: list[str] = []
+    others_chose = public_files_only()
+    if others_chose and not listable_by_all(str(rust_dir)):
+        # Which files a private directory holds is as private as what they say.
+        return [], f"{rust_dir} {_UNLISTABLE} (not by every user, and {others_chose})"
     try:
         with os.scandir(rust_dir) as entries:
             for count, entry in enumerate(entries):
@@ -290,23 +297,34 @@ def _read_rmeta(path: Path) -> Artifact:
 
 
 def _read_proc_macro(path: Path, cache: Cache) -> Artifact:
-    identity = file_identity(path)
-    key = identity  # the file's identity alone: hard links share one record
-    remembered = cache.get("elf", key) if identity else None
+    # Opened first, so a remembered answer never gets around the disclosure rule (which
+    # depends on how the file was reached, not on which file it is).
+    try:
+        fd = open_regular_fd(path)
+    except (NotRegularFileError, NotPublicError) as error:
+        return Artifact(path, None, error.strerror)
+    except OSError as error:
+        return Artifact(path, None, f"cannot be read ({error.strerror})")
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    identity = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    key = identity  # the file's identity alone (as cache.file_identity): hard links share one record
+    remembered = cache.get("elf", key)
     if isinstance(remembered, list) and len(remembered) == 2:
         return Artifact(path, remembered[0], remembered[1])
     from dkms_rustc.elfmeta import ElfError, read_rustc_section_version
 
     try:
         artifact = Artifact(path, read_rustc_section_version(path))
-    except (NotRegularFileError, NotPublicError) as error:
-        artifact = Artifact(path, None, error.strerror)
+    except (NotRegularFileError, NotPublicError) as error:  # swapped meanwhile: not remembered
+        return Artifact(path, None, error.strerror)
     except OSError as error:
         artifact = Artifact(path, None, f"cannot be read ({error.strerror})")
     except ElfError as error:
         artifact = Artifact(path, None, str(error))
-    if identity:
-        cache.put("elf", key, [artifact.compiler, artifact.error])
+    cache.put("elf", key, [artifact.compiler, artifact.error])
     return artifact
 
 
@@ -553,27 +571,29 @@ def read_kernel(
         raise KernelTreeError(f"the kernel build tree {tree}{which} does not exist: {detail}") from None
     if not stat.S_ISDIR(mode):
         raise KernelTreeError(f"the kernel build tree {tree} is not a directory")
-    roots = tree_roots(tree)
-    named = _named_by_others(tree, roots)
-    if not named:
-        return _read_tree(tree, roots, cache, kernelrelease, trusted_dirs)
-    read_only_public_files_under(named)
+    # Root reads private files only from a tree nobody else can change: in anyone else's, its
+    # links, its Makefile's other trees and its rust/ could name any file root keeps to itself.
+    read_public_files_only(_chosen_by_others(tree))
     try:
-        return _read_tree(tree, roots, cache, kernelrelease, trusted_dirs)
+        return _read_tree(tree, tree_roots(tree), cache, kernelrelease, trusted_dirs)
     finally:
-        read_only_public_files_under({})
+        read_public_files_only(None)
 
 
-def _named_by_others(tree: Path, roots: tuple[Path, ...]) -> dict[str, str]:
-    """As root, the other trees a Makefile others can change named (why, by directory): root
-    owning them says nothing about who chose them, so only their public files are read."""
-    if len(roots) == 1 or os.geteuid() != 0:
-        return {}
+def _chosen_by_others(tree: Path) -> str | None:
+    """As root, why others could choose what reading ``tree`` reads (None: only root can)."""
+    if os.geteuid() != 0:
+        return None
+    memo: dict[str, object] = {}
+    problem = walk_problem(absolute(tree), directory=True, memo=memo)
+    if problem:
+        return f"the kernel build tree {tree} is not root-only ({problem})"
     makefile = tree / "Makefile"
-    problem = walk_problem(absolute(makefile))
-    if problem is None:
-        return {}
-    return {str(root): f"{root} was named by {makefile}, which others can change ({problem})" for root in roots[1:]}
+    if _is_file(makefile):  # what tree_roots reads (anything else names no other tree)
+        problem = walk_problem(absolute(makefile), memo=memo)
+        if problem:
+            return f"{makefile}, which names the other trees read with it, is not root-only ({problem})"
+    return None
 
 
 def _read_tree(
@@ -598,6 +618,11 @@ def _read_tree(
         notes.append(f"{found_rust} is not a directory")
     elif found_rust is not None:
         rust_dir = Path(os.path.realpath(found_rust))  # once: everything below uses this
+        if os.geteuid() == 0 and not public_files_only():
+            # Read by its resolved path, judged by the path it was reached by (a link to it).
+            problem = walk_problem(absolute(found_rust), directory=True)
+            if problem:
+                read_public_files_only(f"{found_rust} is not root-only ({problem})")
     names: list[str] = []
     listing_problem: str | None = None
     if rust_dir is not None:
