@@ -10,6 +10,7 @@ private file is read only where nobody but root can have put it) keeps it out.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -263,6 +264,26 @@ def test_root_groups_bits_do_not_make_a_file_private(base: Path, capsys: pytest.
     assert f"expected key = value, got '{SECRET}'" in capsys.readouterr().out
 
 
+def test_an_access_control_list_that_leaves_nobody_out_keeps_a_file_public(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The positive control of the list above: one that leaves nobody out (a named user may
+    read it, as every user may) hides nothing, so the line is quoted."""
+    conf = base / "public.conf"
+    conf.write_text(f"{SECRET}\n")
+    conf.chmod(0o644)
+    # u::rw-,u:<uid>:r--,g::r--,m::r--,o::r--
+    entries = [(0x01, 6, ANYONE), (0x02, 4, planted.USER_UID), (0x04, 4, ANYONE), (0x10, 4, ANYONE)]
+    entries.append((0x20, 4, ANYONE))
+    os.setxattr(
+        conf,
+        "system.posix_acl_access",
+        struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries),
+    )
+    main(["check", "--kernel-dir", str(base), "--config", str(conf)])
+    assert f"expected key = value, got '{SECRET}'" in capsys.readouterr().out
+
+
 def _users_side(base: Path) -> Path:
     """A root's link (``<base>/link``) to a directory a user owns: ``<base>/link/..`` is the
     user's directory to the kernel, and ``<base>`` to anyone who removes ``..`` as text."""
@@ -419,7 +440,9 @@ def test_a_users_rust_link_to_a_private_directory_reveals_nothing(
     main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err and "SECRETNAME" not in out.out + out.err
-    assert f"{base / 'private-rust'}: cannot be listed (not by every user" in out.out
+    private = base / "private-rust"
+    said = f"{private}: cannot be listed ({private} may be listed only by root, and the kernel build tree"
+    assert f"{said} {tree} is not root-only" in out.out
 
 
 def test_roots_link_to_a_private_rust_dir_is_read_in_roots_tree(
@@ -458,3 +481,138 @@ def test_a_remembered_proc_macro_is_no_way_around_the_rule(
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err
     assert "libmacros.so: is readable only by root" in out.out
+
+
+# -- names and contents reached outside the kernel tree (found by the sixth red team) ----------
+
+
+def _conf(base: Path, extra: str = "") -> Path:
+    conf = base / "test.conf"
+    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n{extra}")
+    return conf
+
+
+def _private_dir(base: Path, name: str = "private") -> Path:
+    private = base / name
+    private.mkdir(mode=0o700)
+    return private
+
+
+def test_a_users_link_to_a_private_toolchain_reveals_neither_its_files_nor_its_names(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's bin/rustc linked to a real rustc in a root-only toolchain whose private libcore
+    says a secret: the candidate is untrusted, and what its files say is read only from public
+    files (it used to be read by the resolved path, which walked as root's)."""
+    import kerneltree
+
+    stable = kerneltree.need("stable")
+    toolchain = _private_dir(base) / "SECRETNAME"
+    (toolchain / "bin").mkdir(parents=True)
+    shutil.copy2(stable.rustc, toolchain / "bin" / "rustc")
+    libdir = toolchain / "lib" / "rustlib" / stable.host / "lib"
+    libdir.mkdir(parents=True)
+    libcore = libdir / "libcore-0123456789abcdef.rmeta"
+    libcore.write_bytes(planted.rmeta_header(10, f"rustc 1.95.0 ({SECRET} 2026-04-14)") + bytes(16))
+    libcore.chmod(0o600)
+    home = _users_side(base)
+    (home / "tc" / "bin").mkdir(parents=True)
+    (home / "tc" / "bin" / "rustc").symlink_to(toolchain / "bin" / "rustc")
+    planted.chown_tree(home)
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    main(
+        ["check", "-v", "--kernel-dir", str(tree), "--config", str(_conf(base, f"search = {home / 'tc'}\n"))]
+    )
+    out = capsys.readouterr()
+    assert f"candidate {home / 'tc' / 'bin' / 'rustc'}: not trusted" in out.out
+    assert SECRET not in out.out + out.err
+
+
+def test_a_users_link_to_a_private_rustup_home_is_not_listed(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``~/.rustup/toolchains`` linked to a root-only directory: its entries are not named."""
+    (_private_dir(base) / "SECRETNAME" / "bin").mkdir(parents=True)
+    home = _users_side(base)
+    (home / "toolchains").symlink_to(base / "private")
+    planted.chown_tree(home)
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(_conf(base, f"search = {home}\n"))])
+    out = capsys.readouterr()
+    assert "SECRETNAME" not in out.out + out.err
+    assert (
+        f"not listed: {home / 'toolchains'} may be listed only by root, and {home} is owned by uid" in out.out
+    )
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "public (positive control)"])
+def test_status_lists_no_private_directory_a_user_linked_into_the_dkms_tree(
+    private: bool, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A module's source (root's link, as ``dkms add`` of a developer's checkout makes) leads
+    through a user's link to a root-only directory: its file names are not shown (nor is the
+    module, which only they would show to be a Rust one); the same directory public: shown."""
+    (_private_dir(base) / "src").mkdir()
+    (base / "private" / "src" / "SECRETNAME.rs").write_text("// private\n")
+    if not private:
+        (base / "private").chmod(0o755)
+    home = _users_side(base)
+    (home / "foo").symlink_to(base / "private")
+    planted.chown_tree(home)
+    version = base / "dkms" / "foo" / "1.0"
+    version.mkdir(parents=True)
+    (version / "source").symlink_to(home / "foo")
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    argv = ["status", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base))]
+    main([*argv, "--dkms-tree", str(base / "dkms")])
+    out = capsys.readouterr()
+    assert ("SECRETNAME" in out.out) is not private
+    assert "SECRETNAME" not in out.err
+
+
+def test_status_names_no_build_in_a_private_directory_a_user_linked(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's link as the DKMS build directory of a kernel: its private entries (an
+    architecture's name here) are not listed."""
+    home = _users_side(base)
+    (home / "builds").symlink_to(_private_dir(base))
+    (base / "private" / "SECRETARCH").mkdir()
+    planted.chown_tree(home)
+    version = base / "dkms" / "foo" / "1.0"
+    (version / "source" / "src").mkdir(parents=True)
+    (version / "source" / "src" / "lib.rs").write_text("// a Rust module\n")
+    (version / "7.2.0-synthetic").symlink_to(home / "builds")
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    argv = ["status", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base))]
+    main([*argv, "--dkms-tree", str(base / "dkms")])
+    out = capsys.readouterr()
+    assert '"foo"' in out.out
+    assert "SECRETARCH" not in out.out + out.err
+
+
+def test_status_lists_no_private_modules_dir_a_user_linked(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (_private_dir(base) / "SECRETRELEASE" / "build").mkdir(parents=True)
+    home = _users_side(base)
+    (home / "mods").symlink_to(base / "private")
+    planted.chown_tree(home)
+    main(["status", "--modules-dir", str(home / "mods"), "--config", str(_conf(base)),
+          "--dkms-tree", str(base / "none")])  # fmt: skip
+    out = capsys.readouterr()
+    assert "SECRETRELEASE" not in out.out + out.err
+
+
+def test_missing_crates_say_nothing_about_a_private_rust_dir(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Which crates a private rust/ lacks would say which it holds."""
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(_private_rust_dir(base))
+    (tree / "scripts" / "Makefile.build").write_text("rust_flags = --extern SECRETNAME --extern absent\n")
+    planted.chown_tree(tree)
+    main(["check", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base))])
+    data = json.loads(capsys.readouterr().out)
+    assert data["kernel"]["missing_crates"] == []

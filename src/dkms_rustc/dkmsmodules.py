@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dkms_rustc.fileio import is_dir, is_symlink, read_prefix
+from dkms_rustc.fileio import is_dir, is_symlink, listing_problem, read_prefix
 
 _ASSIGNMENT_RE = re.compile(
     r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)(?:\[[ \t]*([0-9]{1,4})[ \t]*\])?=(.*)$", re.MULTILINE
@@ -132,6 +132,9 @@ def build_dir_exclusion(build_dir: Path) -> RustExclusion:
 def _has_rust_sources(source: Path) -> str | None:
     seen = 0
     for directory, dirs, files in os.walk(source):
+        if listing_problem(directory):  # a private directory's names are as private as its files
+            dirs[:] = []
+            continue
         dirs[:] = sorted(name for name in dirs if not name.startswith("."))
         for name in sorted(files):
             if name.endswith(".rs"):
@@ -168,12 +171,16 @@ def rust_reasons(name: str, version: str, source: Path, etc: Path) -> tuple[list
 
 def _builds(module_dir: Path, version_dir: Path) -> tuple[Build, ...]:
     builds: list[Build] = []
+    if listing_problem(version_dir):
+        return ()
     try:
         kernels = sorted(os.listdir(version_dir))
     except OSError:
         return ()
     for kernel in kernels:
         if kernel in ("source", "build", "tarball") or not is_dir(version_dir / kernel):
+            continue
+        if listing_problem(version_dir / kernel):
             continue
         try:
             arches = sorted(os.listdir(version_dir / kernel))
@@ -194,13 +201,15 @@ def registered_modules(tree: Path, etc: Path) -> list[DkmsModule]:
     """Every module/version in the DKMS tree, Rust or not. ``tree`` is DKMS's tree
     (``/var/lib/dkms``), ``etc`` its ``/etc/dkms`` (defaults: cli.py)."""
     modules: list[DkmsModule] = []
+    if listing_problem(tree):
+        return modules
     try:
         names = sorted(os.listdir(tree))
     except OSError:
         return modules
     for name in names:
         module_dir = tree / name
-        if not is_dir(module_dir) or name.startswith("."):
+        if not is_dir(module_dir) or name.startswith(".") or listing_problem(module_dir):
             continue
         try:
             versions = sorted(os.listdir(module_dir))

@@ -76,14 +76,37 @@ def _granted_to_all(target: int | str, st: os.stat_result, other_bit: int, group
     """Does every user get ``other_bit``? The owning group's members get the group's bits
     instead (root's group, gid 0, is taken to be root's alone), and an access control list
     can deny named users or groups: only a mode that grants the bit to others and the group,
-    with no access control list, grants it to all."""
+    and an access control list (if any) that denies it to no named user or group, grants it
+    to all."""
     if not st.st_mode & other_bit or (st.st_gid != 0 and not st.st_mode & group_bit):
         return False
     try:
-        os.getxattr(target, "system.posix_acl_access")
+        data = os.getxattr(target, "system.posix_acl_access")
     except OSError as error:
         return error.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
-    return False  # an access control list: who it leaves out is not worth working out here
+    return _acl_grants_all(data, other_bit, st.st_gid)
+
+
+_ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK = 0x02, 0x04, 0x08, 0x10
+
+
+def _acl_grants_all(data: bytes, bit: int, gid: int) -> bool:
+    """Does an access control list leave nobody without ``bit`` (4 read, 1 search: the values
+    of the bits for others)? Others get it (the caller checked), so: does every named user and
+    group, and the owning group (unless root's), get it too, through the mask where there is
+    one? A list that cannot be parsed grants nothing."""
+    import struct  # only a file with an access control list gets here
+
+    if len(data) < 4 or (len(data) - 4) % 8:
+        return False
+    entries = [struct.unpack_from("<HHI", data, offset) for offset in range(4, len(data), 8)]
+    mask = next((perm for tag, perm, _ in entries if tag == _ACL_MASK), 7)
+    for tag, perm, _ in entries:
+        if tag == _ACL_GROUP_OBJ and gid == 0:
+            continue
+        if tag in (_ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP) and not perm & mask & bit:
+            return False
+    return True
 
 
 def _searchable_by_all(directory: str) -> bool:
@@ -112,6 +135,22 @@ def listable_by_all(directory: str) -> bool:
         and _granted_to_all(directory, st, stat.S_IXOTH, stat.S_IXGRP)
         and _searchable_by_all(os.path.dirname(directory) or "/")
     )
+
+
+def listing_problem(directory: str | os.PathLike[str]) -> str | None:
+    """As root, why the names in ``directory`` must not be used (None when they may): the
+    same rule as for reading a file. Every user could list it anyway, or nobody but root can
+    have put it where it was found (and nobody else chose it: :func:`read_public_files_only`)."""
+    if os.geteuid() != 0:
+        return None
+    if listable_by_all(os.path.realpath(directory)):
+        return None
+    if _public_only:
+        return f"{directory} may be listed only by root, and {_public_only[0]}"
+    from dkms_rustc.trust import walk_problem
+
+    problem = walk_problem(absolute(directory), directory=True, own_entries_only=True, memo=_walked)
+    return f"{directory} may be listed only by root, and {problem}" if problem else None
 
 
 def readable_by_all(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> bool:

@@ -21,7 +21,6 @@ from dkms_rustc.fileio import (
     NotPublicError,
     NotRegularFileError,
     absolute,
-    listable_by_all,
     mode_of,
     open_regular_fd,
     public_files_only,
@@ -30,6 +29,9 @@ from dkms_rustc.fileio import (
 )
 from dkms_rustc.fileio import is_dir as _is_dir
 from dkms_rustc.fileio import is_file as _is_file
+from dkms_rustc.fileio import (
+    listing_problem as private_listing,
+)
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.trust import is_inside_any, untrusted_libraries_reason, walk_problem
 from dkms_rustc.versions import kbuild_version_text, release_numbers
@@ -241,10 +243,9 @@ def _list_rust_dir(rust_dir: Path, notes: list[str]) -> tuple[list[str], str | N
     """The crate files in ``rust_dir`` (names, sorted), and why the listing cannot be judged
     whole (too many entries): then no test compile loads anything from it."""
     names: list[str] = []
-    others_chose = public_files_only()
-    if others_chose and not listable_by_all(str(rust_dir)):
-        # Which files a private directory holds is as private as what they say.
-        return [], f"{rust_dir} {_UNLISTABLE} (not by every user, and {others_chose})"
+    refused = private_listing(rust_dir)
+    if refused:  # which files a private directory holds is as private as what they say
+        return [], f"{rust_dir} {_UNLISTABLE} ({refused})"
     try:
         with os.scandir(rust_dir) as entries:
             for count, entry in enumerate(entries):
@@ -649,7 +650,8 @@ def _read_tree(
 
     crates, crates_source = _required_crates(roots)
     missing: tuple[str, ...] = ()
-    if rust_dir is not None and artifacts:
+    private = listing_problem is not None and _UNLISTABLE in listing_problem  # its names stay so
+    if rust_dir is not None and artifacts and not private:
         required = ("core", *crates) if "core" not in crates else crates
         missing = tuple(crate for crate in required if not _crate_present(rust_dir, crate))
     min_rustc, min_bindgen, minimums_source = _minimums(roots, release)

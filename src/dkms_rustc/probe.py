@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
+from dkms_rustc.fileio import listing_problem, public_files_only, read_public_files_only
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.runner import Deadline
 from dkms_rustc.text import is_plain_word
@@ -56,6 +57,8 @@ def _rust_src(sysroot: Path, release: str | None) -> Path | None:
 def _llvm_from_files(sysroot: Path) -> str | None:
     """rustup ships ``lib/libLLVM.so.22.1-rust-1.95.0-stable``: the most precise name wins."""
     best: str | None = None
+    if listing_problem(sysroot / "lib"):
+        return None
     for path in glob.glob(os.path.join(glob.escape(str(sysroot / "lib")), "libLLVM*")):
         match = _LLVM_FILE_RE.match(os.path.basename(path))
         if match:
@@ -70,10 +73,14 @@ def _libcore_versions(rustlib: Path) -> dict[str, set[str]]:
     hosts that say it; a host directory without one is read from its ``libcore-*.rlib``."""
     pattern = os.path.join(glob.escape(str(rustlib)), "*", "lib", "libcore-*")
     by_directory: dict[str, list[str]] = {}
+    if listing_problem(rustlib):
+        return {}
     for path in glob.glob(pattern):
         by_directory.setdefault(os.path.dirname(path), []).append(path)
     versions: dict[str, set[str]] = {}
     for directory, paths in by_directory.items():
+        if listing_problem(directory):
+            continue
         rmetas = [path for path in paths if path.endswith(".rmeta")]
         for path in rmetas or [path for path in paths if path.endswith(".rlib")]:
             try:
@@ -217,7 +224,16 @@ def _uncarriable(tool: Toolchain) -> Toolchain:
 def _untrusted_toolchain(found: Found, reason: str, cache: Cache) -> Toolchain:
     """Skipped; for the report, what its files say it is (read, never run)."""
     skipped = f"not trusted: {reason}"
-    from_files = _from_files(found, cache) if found.kind is CandidateKind.RUSTC else None
+    from_files = None
+    if found.kind is CandidateKind.RUSTC:
+        # Someone else chose what its files are (a user's link into a private toolchain):
+        # only public files say what it is.
+        previous = public_files_only()
+        read_public_files_only(f"{found.path} is not trusted ({reason})")
+        try:
+            from_files = _from_files(found, cache)
+        finally:
+            read_public_files_only(previous)
     if from_files is not None:
         return replace(from_files, skipped=skipped, untrusted=reason)
     return Toolchain(found=found, skipped=skipped, untrusted=reason)

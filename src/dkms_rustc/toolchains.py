@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dkms_rustc.fileio import is_dir, is_file
+from dkms_rustc.fileio import is_dir, is_file, listing_problem
 from dkms_rustc.runner import MINIMAL_PATH
 
 _PROXY_NAMES = frozenset({"rustup", "rustup-init"})
@@ -202,6 +202,10 @@ class _Collector:
         if evidence in self.result.evidence:
             return  # the same home reached twice (RUSTUP_HOME, root's, a proxy's)
         self.result.evidence.append(evidence)
+        problem = listing_problem(toolchains) if is_dir(toolchains) else None
+        if problem:
+            self.result.evidence.append(f"not listed: {problem}")
+            return
         try:
             names = sorted(os.listdir(toolchains))
         except OSError:
@@ -216,6 +220,10 @@ class _Collector:
             self.add(CandidateKind.BINDGEN, toolchains / name / "bin" / "bindgen", f"{origin} {home}", name)
 
     def bin_dir(self, directory: Path, origin: str) -> None:
+        problem = listing_problem(directory) if is_dir(directory) else None
+        if problem:
+            self.result.evidence.append(f"not listed: {problem}")
+            return
         for pattern, kind in (
             ("rustc", CandidateKind.RUSTC),
             ("rustc-[0-9]*", CandidateKind.RUSTC),
@@ -236,6 +244,8 @@ class _Collector:
             self.bin_dir(directory / "bin", origin)
         elif any(glob.glob(os.path.join(glob.escape(str(directory)), name)) for name in _TOOL_NAMES):
             self.bin_dir(directory, origin)
+        elif listing_problem(directory):
+            self.result.evidence.append(f"not listed: {listing_problem(directory)}")
         else:
             pattern = os.path.join(glob.escape(str(directory)), "*", "bin")
             for bin_dir in sorted(glob.glob(pattern))[:_MAX_TOOLCHAIN_DIRS]:
@@ -315,7 +325,7 @@ def resolve_pin_target(
                 candidates.append(exact)
                 continue
             try:
-                names = sorted(os.listdir(toolchains))
+                names = [] if listing_problem(toolchains) else sorted(os.listdir(toolchains))
             except OSError:
                 continue
             candidates += [

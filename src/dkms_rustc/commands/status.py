@@ -16,7 +16,7 @@ from dkms_rustc.decision import Reason, Verdict
 from dkms_rustc.dkmsmodules import DkmsModule, registered_modules
 from dkms_rustc.engine import Assessment, Request, assess, prepare_toolchains
 from dkms_rustc.exitcodes import ExitCode
-from dkms_rustc.fileio import exists, is_symlink
+from dkms_rustc.fileio import exists, is_symlink, listing_problem
 from dkms_rustc.options import StatusOptions
 from dkms_rustc.text import printable
 
@@ -43,9 +43,10 @@ def installed_kernels(
     seen: set[str] = set()
     for modules_dir in modules_dirs:
         try:
-            releases = sorted(os.listdir(modules_dir), key=_release_key, reverse=True)
+            releases = [] if listing_problem(modules_dir) else os.listdir(modules_dir)
         except OSError:
             releases = []
+        releases.sort(key=_release_key, reverse=True)
         for release in releases:
             build = modules_dir / release / "build"
             if release in seen or not (exists(build) or is_symlink(build)):
