@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -616,3 +617,55 @@ def test_missing_crates_say_nothing_about_a_private_rust_dir(
     main(["check", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base))])
     data = json.loads(capsys.readouterr().out)
     assert data["kernel"]["missing_crates"] == []
+
+
+def test_where_a_users_rust_link_leads_is_not_named_when_nobody_else_could_find_it(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the seventh red team: root resolves a user's rust link (to /proc/<pid>/cwd of
+    a root process, or into a private directory) and printed the resolved path; it is named
+    as it was reached instead."""
+    hidden = _private_dir(base, "hidden")
+    (hidden / "SECRETDIRNAME").mkdir(mode=0o700)
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(hidden / "SECRETDIRNAME")
+    planted.chown_tree(tree)
+    build = base / "build"
+    build.mkdir()
+    main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(_conf(base))])
+    out = capsys.readouterr()
+    everything = _everything(base, out.out + out.err)
+    assert "SECRETDIRNAME" not in everything
+    assert f"({tree / 'rust'} has no readable .rmeta files)" in everything
+
+
+def test_a_file_hundreds_of_directories_deep_is_judged_without_a_crash(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the seventh red team: judging whether every user may search the directories
+    above a file recursed once per directory: a user's tree 1100 deep raised RecursionError.
+    Here 400 deep, with the interpreter's recursion limit lowered to 300 for the run (what
+    the test's own tools, os.walk and shutil.rmtree, could not go through at 1100)."""
+    home = _users_side(base)
+    deep = home
+    for _ in range(400):
+        deep = deep / "a"
+        deep.mkdir()
+    (deep / "kernel.release").write_text("7.2.0-deep\n")
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    release = tree / "include" / "config" / "kernel.release"
+    release.unlink()
+    release.symlink_to(deep / "kernel.release")
+    planted.chown_tree(home)
+    planted.chown_tree(tree)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(300)
+    try:
+        code = main(["check", "--kernel-dir", str(tree), "--config", str(_conf(base))])
+    finally:
+        sys.setrecursionlimit(limit)
+    out = capsys.readouterr()
+    assert code == ExitCode.REFUSED, out.out + out.err
+    assert "internal error" not in out.out + out.err
+    assert "7.2.0-deep" in out.out  # a public file: read

@@ -110,17 +110,31 @@ def _acl_grants_all(data: bytes, bit: int, gid: int) -> bool:
 
 
 def _searchable_by_all(directory: str) -> bool:
-    if directory in _searchable:
-        return _searchable[directory]
-    try:
-        allowed = _granted_to_all(directory, os.stat(directory), stat.S_IXOTH, stat.S_IXGRP)
-    except OSError:
-        allowed = False
-    parent = os.path.dirname(directory)
-    if allowed and parent != directory:
-        allowed = _searchable_by_all(parent)
-    _searchable[directory] = allowed
+    """May every user search ``directory`` and every directory above it? A loop, not a
+    recursion: a user's tree may be thousands of directories deep."""
+    unjudged: list[str] = []
+    allowed = True
+    while directory not in _searchable:
+        unjudged.append(directory)
+        try:
+            allowed = _granted_to_all(directory, os.stat(directory), stat.S_IXOTH, stat.S_IXGRP)
+        except OSError:
+            allowed = False
+        parent = os.path.dirname(directory)
+        if not allowed or parent == directory:
+            break
+        directory = parent
+    else:
+        allowed = _searchable[directory]
+    for judged in unjudged:  # each is searchable by all exactly when all above it are too
+        _searchable[judged] = allowed
     return allowed
+
+
+def known_to_all(path: str) -> bool:
+    """Could every user reach the resolved ``path`` by its name (every directory above it
+    searchable by all)? Then printing it tells nobody anything."""
+    return path.startswith("/") and _searchable_by_all(os.path.dirname(path) or "/")
 
 
 def listable_by_all(directory: str) -> bool:
@@ -137,20 +151,24 @@ def listable_by_all(directory: str) -> bool:
     )
 
 
-def listing_problem(directory: str | os.PathLike[str]) -> str | None:
+def listing_problem(
+    directory: str | os.PathLike[str], shown: str | os.PathLike[str] | None = None
+) -> str | None:
     """As root, why the names in ``directory`` must not be used (None when they may): the
     same rule as for reading a file. Every user could list it anyway, or nobody but root can
-    have put it where it was found (and nobody else chose it: :func:`read_public_files_only`)."""
+    have put it where it was found (and nobody else chose it: :func:`read_public_files_only`).
+    ``shown``: how to name it (the path a resolved ``directory`` was reached by)."""
     if os.geteuid() != 0:
         return None
     if listable_by_all(os.path.realpath(directory)):
         return None
+    name = directory if shown is None else shown
     if _public_only:
-        return f"{directory} may be listed only by root, and {_public_only[0]}"
+        return f"{name} may be listed only by root, and {_public_only[0]}"
     from dkms_rustc.trust import walk_problem
 
     problem = walk_problem(absolute(directory), directory=True, own_entries_only=True, memo=_walked)
-    return f"{directory} may be listed only by root, and {problem}" if problem else None
+    return f"{name} may be listed only by root, and {problem}" if problem else None
 
 
 def readable_by_all(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> bool:

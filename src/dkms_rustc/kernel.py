@@ -21,6 +21,7 @@ from dkms_rustc.fileio import (
     NotPublicError,
     NotRegularFileError,
     absolute,
+    known_to_all,
     mode_of,
     open_regular_fd,
     public_files_only,
@@ -239,13 +240,13 @@ def _load_config(
     )
 
 
-def _list_rust_dir(rust_dir: Path, notes: list[str]) -> tuple[list[str], str | None]:
+def _list_rust_dir(rust_dir: Path, notes: list[str], shown: Path) -> tuple[list[str], str | None]:
     """The crate files in ``rust_dir`` (names, sorted), and why the listing cannot be judged
     whole (too many entries): then no test compile loads anything from it."""
     names: list[str] = []
-    refused = private_listing(rust_dir)
+    refused = private_listing(rust_dir, shown)
     if refused:  # which files a private directory holds is as private as what they say
-        return [], f"{rust_dir} {_UNLISTABLE} ({refused})"
+        return [], f"{shown} {_UNLISTABLE} ({refused})"
     try:
         with os.scandir(rust_dir) as entries:
             for count, entry in enumerate(entries):
@@ -256,7 +257,7 @@ def _list_rust_dir(rust_dir: Path, notes: list[str]) -> tuple[list[str], str | N
                 if entry.name.endswith(_CRATE_SUFFIXES):
                     names.append(entry.name)
     except OSError as error:
-        return [], f"{rust_dir} {_UNLISTABLE} ({error.strerror})"
+        return [], f"{shown} {_UNLISTABLE} ({error.strerror})"
     return sorted(names), None
 
 
@@ -627,7 +628,13 @@ def _read_tree(
     names: list[str] = []
     listing_problem: str | None = None
     if rust_dir is not None:
-        names, listing_problem = _list_rust_dir(rust_dir, notes)
+        # A resolved path that not every user could find is named as it was reached: root
+        # resolves links (a user's to /proc/<pid>/cwd, into private directories) they cannot.
+        assert found_rust is not None
+        shown = rust_dir if known_to_all(str(rust_dir)) else found_rust
+        names, listing_problem = _list_rust_dir(rust_dir, notes, shown)
+        if listing_problem and _UNLISTABLE in listing_problem and shown is not rust_dir:
+            rust_dir = shown  # nothing is read from it, nor compiled against it
     artifacts = _read_artifacts(rust_dir, names, cache, notes) if rust_dir is not None else ()
     if rust_dir is not None and listing_problem and _UNLISTABLE in listing_problem:
         artifacts = (Artifact(rust_dir, None, listing_problem[len(str(rust_dir)) + 1 :]),)

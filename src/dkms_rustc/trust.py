@@ -314,7 +314,12 @@ def reached_reason(
         if problem is None:
             return None
         if first is None:
-            first = f"{problem} (on the way to {binary} from {spelled})"
+            from dkms_rustc.fileio import known_to_all
+
+            # Where a user's link leads is named only when every user could find it anyway:
+            # root resolves links (/proc/<pid>/cwd, links in private directories) they cannot.
+            target = f"to {binary} " if known_to_all(str(binary)) else ""
+            first = f"{problem} (on the way {target}from {spelled})"
     return first
 
 
