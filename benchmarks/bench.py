@@ -264,9 +264,10 @@ def build_fixtures(work: Path) -> Fixtures:
 
 
 def real_tree() -> Path | None:
-    """The newest real Linux 7.2 tree of tests/realkernel/build-kernels.sh, if any."""
-    stamps = sorted(REAL_KERNELS.glob("**/linux-7.2/.dkms-rustc-stamp"), key=lambda p: p.stat().st_mtime)
-    return stamps[-1].parent if stamps else None
+    """The real Linux 7.2 tree tests/realkernel/build-kernels.sh made with the installed
+    Debian rustc and gcc, if any (the cache may also hold trees other compilers made, which
+    no compiler here matches)."""
+    return kerneltree.real_kernel_tree("7.2", REAL_KERNELS)
 
 
 def _stamp(tree: Path) -> dict[str, str]:

@@ -160,15 +160,16 @@ def listing_problem(
     ``shown``: how to name it (the path a resolved ``directory`` was reached by)."""
     if os.geteuid() != 0:
         return None
+    problem = _public_only[0] if _public_only else None
+    if problem is None:  # first the walk: its directories were mostly judged in this run already
+        from dkms_rustc.trust import walk_problem
+
+        problem = walk_problem(absolute(directory), directory=True, own_entries_only=True, memo=_walked)
+        if problem is None:
+            return None
     if listable_by_all(os.path.realpath(directory)):
         return None
-    name = directory if shown is None else shown
-    if _public_only:
-        return f"{name} may be listed only by root, and {_public_only[0]}"
-    from dkms_rustc.trust import walk_problem
-
-    problem = walk_problem(absolute(directory), directory=True, own_entries_only=True, memo=_walked)
-    return f"{name} may be listed only by root, and {problem}" if problem else None
+    return f"{directory if shown is None else shown} may be listed only by root, and {problem}"
 
 
 def readable_by_all(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> bool:
