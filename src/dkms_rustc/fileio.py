@@ -10,7 +10,7 @@ As root, what is read may end up in messages, make.log and the hand-off files, w
 can read: a kernel tree a user controls could hold ``include/config/kernel.release`` as a link
 to a root-only key. So as root a file is read only when every user could read it anyway (the
 opened file has the read bit for others and its group, every directory above it the search
-bit likewise, and none an access control list) or when
+bit likewise, and no access control list leaves a user or group out) or when
 nobody but root could have put it where it was found (:func:`dkms_rustc.trust.walk_problem`
 of the path as given, ``..`` applied after links as the kernel does), and nobody else chose
 to have it read: while a kernel tree others can change is read (its links, its Makefile's
@@ -139,7 +139,7 @@ def known_to_all(path: str) -> bool:
 
 def listable_by_all(directory: str) -> bool:
     """Could every user list ``directory`` (already resolved) anyway: the read and search bits
-    for others and its group, every directory above searchable by all, no access control list?"""
+    for all (:func:`_granted_to_all`), and every directory above searchable by all?"""
     try:
         st = os.stat(directory)
     except OSError:
