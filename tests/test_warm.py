@@ -212,6 +212,21 @@ def test_a_toolchain_installed_or_removed_is_seen(world: World) -> None:
     assert not world.run().replayed
 
 
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="the trust rules apply as root")
+def test_a_library_directory_made_where_none_was_is_seen(world: World) -> None:
+    """A replay checks a missing directory the dynamic loader would search (lib/tls), not each
+    missing one below it (lib/tls/haswell: implied): making them, even owned by root and
+    empty, is a change; one a user owns is not root-only, and the compiler is refused."""
+    _warm(world)
+    nested = world.toolchain / "lib" / "tls" / "haswell"
+    nested.mkdir(parents=True)
+    os.chown(nested, 1000, 1000)
+    run = world.run()
+    assert not run.replayed and run.code == ExitCode.REFUSED, run.stderr
+    assert f"{nested} is owned by uid 1000" in run.stderr
+
+
 def test_a_pin_added_in_the_configuration_is_seen(world: World) -> None:
     _warm(world)
     with world.conf.open("a") as stream:
@@ -319,3 +334,16 @@ def test_no_cache_means_no_replay(world: World) -> None:
     world.argv = argv_without_cache  # type: ignore[method-assign]
     assert not world.run().replayed
     assert not world.run().replayed
+
+
+def test_a_record_leaves_out_only_the_missing_paths_a_missing_parent_implies() -> None:
+    gone, here, stat_ = ("e", 2), ("d", 0o40755, 0, 0), warm.STAT
+    found = [
+        ("/t/lib/tls", stat_, "", gone),
+        ("/t/lib/tls/haswell", stat_, "", gone),  # implied by /t/lib/tls
+        ("/t/lib/tls/haswell/x86_64", stat_, "", gone),  # implied by /t/lib/tls/haswell
+        ("/t/lib/x86_64", stat_, "", gone),  # /t/lib exists: kept
+        ("/t/lib", stat_, "", here),
+        ("/t/lib/tls/f", stat_, "", ("e", 20)),  # another error: kept
+    ]
+    assert warm._without_implied(found) == [found[0], found[3], found[4], found[5]]
