@@ -423,7 +423,7 @@ def _without_implied(
 ) -> list[tuple[Any, int, str, tuple[Any, ...]]]:
     """``found`` without the missing paths another missing path implies: when ``P`` does not
     exist, ``P/name`` cannot either, and a replay that finds ``P`` still missing knows it
-    (the loader's search directories: ``lib/tls``, ``lib/tls/haswell``, ... a third of a warm
+    (the loader's search directories: ``lib/tls``, ``lib/tls/haswell``, ...: over a quarter of a warm
     run's checks with 30 toolchains)."""
     missing = {path for path, _, _, identity in found if identity == ("e", _ENOENT)}
     return [
