@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,17 @@ def check_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dic
 def messages_text(data: dict[str, Any]) -> str:
     """The human lines of a ``--json`` answer, as one text."""
     return "\n".join(data["messages"])
+
+
+@pytest.fixture
+def public_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A 0755 directory in /tmp (planted.public_base), isolated (:func:`isolate`): what a user
+    plants there is public, as in a Debian /home/<user>; pytest's tmp_path is private."""
+    import planted
+
+    with planted.public_base() as path:
+        isolate(monkeypatch, path)
+        yield path
 
 
 @pytest.fixture

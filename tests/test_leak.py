@@ -15,13 +15,12 @@ import os
 import shutil
 import struct
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import planted
-from conftest import isolate
+from conftest import write_config
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 
@@ -33,10 +32,9 @@ SECRET = "AKIAsecretKEY42"  # letters and digits: it passes for a kernel release
 
 
 @pytest.fixture
-def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with planted.public_base() as path:
-        isolate(monkeypatch, path)
-        yield path
+def base(public_base: Path) -> Path:
+    """conftest.public_base: what a user plants there is public."""
+    return public_base
 
 
 def _secret(base: Path) -> Path:
@@ -71,8 +69,7 @@ def test_a_link_to_a_root_only_file_never_reaches_the_output(
     command: str, link: str, base: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tree = _tree(base, link, user=True)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     build = base / "build"
     build.mkdir()
     argv = {  # no compiler at all: a refusal, which names the kernel release
@@ -113,8 +110,7 @@ def test_positive_control_root_can_read_its_own_private_files(
     """The same link in a tree only root can change: root put it there, so it is read (and
     here shown, as the kernel release)."""
     tree = _tree(base, "include/config/kernel.release", user=False)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
     assert SECRET in capsys.readouterr().out
 
@@ -128,8 +124,7 @@ def test_a_release_read_from_the_tree_is_validated_before_it_is_written(
 ) -> None:
     tree = planted.synthetic_kernel_tree(base / "tree")
     (tree / "include" / "config" / "kernel.release").write_text(release + "\n")
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     build = base / "build"
     build.mkdir()
     code = main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(conf)])
@@ -159,8 +154,7 @@ def test_a_link_swapped_in_a_loop_never_leaks(base: Path, capsys: pytest.Capture
     config_dir = tree / "include" / "config"
     (config_dir / "decoy").write_text("7.2.0-decoy\n")
     planted.chown_tree(config_dir)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     stop = base / "STOP"
     names = [str(config_dir / "kernel.release"), str(config_dir / "decoy"), str(stop)]
     racer = subprocess.Popen(
@@ -310,8 +304,7 @@ def test_dotdot_after_a_link_is_judged_where_the_kernel_takes_it(
     release.unlink()
     release.symlink_to(_secret(base))
     planted.chown_tree(users)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     given = f"{base}/link/../tree"
     argv = ["check", "--kernel-dir", given] if command == "check" else ["status", "-v", "--kernel-dir", given]
     main([*argv, "--config", str(conf)] + (["--dkms-tree", str(base)] if command == "status" else []))
@@ -350,8 +343,7 @@ def test_a_users_makefile_cannot_choose_a_root_only_tree_to_read(
     /root-only/Makefile`` made that root-only directory one of the tree's roots, and its
     private files passed as root's (root put them there) although the user chose them."""
     tree = _tree_naming(base, _root_only_half(base), user=True)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     build = base / "build"
     build.mkdir()
     argv = ["check", "--kernel-dir", str(tree)]
@@ -369,8 +361,7 @@ def test_positive_control_roots_makefile_may_name_its_own_private_tree(
 ) -> None:
     """The same Makefile in a tree only root can change: root chose the other half."""
     tree = _tree_naming(base, _root_only_half(base), user=False)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
     assert SECRET in capsys.readouterr().out
 
@@ -381,8 +372,7 @@ def test_a_users_makefile_in_roots_tree_cannot_choose_either(
     """The tree is root's, its Makefile a user's file (or a link to one): the user chose."""
     tree = _tree_naming(base, _root_only_half(base), user=False)
     os.chown(tree / "Makefile", planted.USER_UID, planted.USER_UID)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err
@@ -405,8 +395,7 @@ def test_a_relative_kernel_dir_through_a_users_link_cannot_choose_either(
     planted.chown_tree(tree)
     (base / "modules").mkdir()
     (base / "modules" / "build").symlink_to(tree)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     monkeypatch.chdir(base / "modules")
     main(["check", "-v", "--kernel-dir", "build", "--config", str(conf)])
     out = capsys.readouterr()
@@ -436,8 +425,7 @@ def test_a_users_rust_link_to_a_private_directory_reveals_nothing(
     shutil.rmtree(tree / "rust")
     (tree / "rust").symlink_to(_private_rust_dir(base))
     planted.chown_tree(tree)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err and "SECRETNAME" not in out.out + out.err
@@ -453,8 +441,7 @@ def test_roots_link_to_a_private_rust_dir_is_read_in_roots_tree(
     tree = planted.synthetic_kernel_tree(base / "tree")
     shutil.rmtree(tree / "rust")
     (tree / "rust").symlink_to(_private_rust_dir(base))
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
     assert SECRET in capsys.readouterr().out
 
@@ -469,8 +456,7 @@ def test_a_remembered_proc_macro_is_no_way_around_the_rule(
     macros = roots / "rust" / "libmacros.so"
     macros.chmod(0o600)
     (roots / "rust").chmod(0o700)
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n")
+    conf = write_config(base)
     main(["check", "--kernel-dir", str(roots), "--config", str(conf)])
     assert SECRET in capsys.readouterr().out  # root's own: read, and remembered
     users = planted.synthetic_kernel_tree(base / "users")
@@ -485,12 +471,6 @@ def test_a_remembered_proc_macro_is_no_way_around_the_rule(
 
 
 # -- names and contents reached outside the kernel tree (found by the sixth red team) ----------
-
-
-def _conf(base: Path, extra: str = "") -> Path:
-    conf = base / "test.conf"
-    conf.write_text(f"cache_dir = {base / 'cache'}\nsearch_defaults = no\n{extra}")
-    return conf
 
 
 def _private_dir(base: Path, name: str = "private") -> Path:
@@ -521,9 +501,8 @@ def test_a_users_link_to_a_private_toolchain_reveals_neither_its_files_nor_its_n
     (home / "tc" / "bin" / "rustc").symlink_to(toolchain / "bin" / "rustc")
     planted.chown_tree(home)
     tree = planted.synthetic_kernel_tree(base / "tree")
-    main(
-        ["check", "-v", "--kernel-dir", str(tree), "--config", str(_conf(base, f"search = {home / 'tc'}\n"))]
-    )
+    conf = write_config(base, f"search = {home / 'tc'}\n")
+    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
     out = capsys.readouterr()
     assert f"candidate {home / 'tc' / 'bin' / 'rustc'}: not trusted" in out.out
     assert SECRET not in out.out + out.err
@@ -538,7 +517,8 @@ def test_a_users_link_to_a_private_rustup_home_is_not_listed(
     (home / "toolchains").symlink_to(base / "private")
     planted.chown_tree(home)
     tree = planted.synthetic_kernel_tree(base / "tree")
-    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(_conf(base, f"search = {home}\n"))])
+    conf = write_config(base, f"search = {home}\n")
+    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
     out = capsys.readouterr()
     assert "SECRETNAME" not in out.out + out.err
     assert (
@@ -564,7 +544,8 @@ def test_status_lists_no_private_directory_a_user_linked_into_the_dkms_tree(
     version.mkdir(parents=True)
     (version / "source").symlink_to(home / "foo")
     tree = planted.synthetic_kernel_tree(base / "tree")
-    argv = ["status", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base))]
+    conf = write_config(base)
+    argv = ["status", "--json", "--kernel-dir", str(tree), "--config", str(conf)]
     main([*argv, "--dkms-tree", str(base / "dkms")])
     out = capsys.readouterr()
     assert ("SECRETNAME" in out.out) is not private
@@ -585,7 +566,8 @@ def test_status_names_no_build_in_a_private_directory_a_user_linked(
     (version / "source" / "src" / "lib.rs").write_text("// a Rust module\n")
     (version / "7.2.0-synthetic").symlink_to(home / "builds")
     tree = planted.synthetic_kernel_tree(base / "tree")
-    argv = ["status", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base))]
+    conf = write_config(base)
+    argv = ["status", "--json", "--kernel-dir", str(tree), "--config", str(conf)]
     main([*argv, "--dkms-tree", str(base / "dkms")])
     out = capsys.readouterr()
     assert '"foo"' in out.out
@@ -599,7 +581,8 @@ def test_status_lists_no_private_modules_dir_a_user_linked(
     home = _users_side(base)
     (home / "mods").symlink_to(base / "private")
     planted.chown_tree(home)
-    main(["status", "--modules-dir", str(home / "mods"), "--config", str(_conf(base)),
+    conf = write_config(base)
+    main(["status", "--modules-dir", str(home / "mods"), "--config", str(conf),
           "--dkms-tree", str(base / "none")])  # fmt: skip
     out = capsys.readouterr()
     assert "SECRETRELEASE" not in out.out + out.err
@@ -614,7 +597,8 @@ def test_missing_crates_say_nothing_about_a_private_rust_dir(
     (tree / "rust").symlink_to(_private_rust_dir(base))
     (tree / "scripts" / "Makefile.build").write_text("rust_flags = --extern SECRETNAME --extern absent\n")
     planted.chown_tree(tree)
-    main(["check", "--json", "--kernel-dir", str(tree), "--config", str(_conf(base))])
+    conf = write_config(base)
+    main(["check", "--json", "--kernel-dir", str(tree), "--config", str(conf)])
     data = json.loads(capsys.readouterr().out)
     assert data["kernel"]["missing_crates"] == []
 
@@ -633,7 +617,8 @@ def test_where_a_users_rust_link_leads_is_not_named_when_nobody_else_could_find_
     planted.chown_tree(tree)
     build = base / "build"
     build.mkdir()
-    main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(_conf(base))])
+    conf = write_config(base)
+    main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(conf)])
     out = capsys.readouterr()
     everything = _everything(base, out.out + out.err)
     assert "SECRETDIRNAME" not in everything
@@ -662,7 +647,8 @@ def test_a_file_hundreds_of_directories_deep_is_judged_without_a_crash(
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(300)
     try:
-        code = main(["check", "--kernel-dir", str(tree), "--config", str(_conf(base))])
+        conf = write_config(base)
+        code = main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
     finally:
         sys.setrecursionlimit(limit)
     out = capsys.readouterr()

@@ -13,7 +13,7 @@ import errno
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 
 import kerneltree
 import planted
-from conftest import check_json, isolate, messages_text, write_config
+from conftest import check_json, messages_text, write_config
 from dkms_rustc import config, runner, toolchains
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
@@ -49,11 +49,9 @@ def tree(kernel_trees: dict[str, Path]) -> Path:
 
 
 @pytest.fixture
-def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A 0755 directory in /tmp (planted.public_base): what a user plants there is public."""
-    with planted.public_base() as path:
-        isolate(monkeypatch, path)
-        yield path
+def base(public_base: Path) -> Path:
+    """conftest.public_base: what a user plants there is public."""
+    return public_base
 
 
 def _libcore() -> Path:

@@ -11,34 +11,20 @@ the impostor is this machine's /usr/bin/true, and the positive controls run the 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
 import kerneltree
-import planted
-from conftest import check_json, isolate, messages_text, write_config
+from conftest import check_json, messages_text, write_config
 from dkms_rustc.cache import Cache
 from dkms_rustc.kernel import read_kernel
 from dkms_rustc.proof import ProofOutcome, prove
 from dkms_rustc.runner import Deadline
 from dkms_rustc.toolchains import CandidateKind, Found, Toolchain
 
-TOOLCHAINS = kerneltree.find_real_toolchains()
 TRUE = Path(shutil.which("true") or "/usr/bin/true").resolve()
-
-
-def _stable() -> kerneltree.RealToolchain:
-    kerneltree.need("stable")
-    return TOOLCHAINS["stable"]
-
-
-@pytest.fixture
-def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with planted.public_base() as path:
-        isolate(monkeypatch, path)
-        yield path
 
 
 def _claiming(binary: Path, version_text: str) -> Toolchain:
@@ -49,9 +35,9 @@ def _claiming(binary: Path, version_text: str) -> Toolchain:
 
 @pytest.mark.parametrize("binary", ["true", "stable"])
 def test_an_exit_status_of_0_is_not_a_test_compile(
-    binary: str, kernel_trees: Mapping[str, Path], base: Path
+    binary: str, kernel_trees: Mapping[str, Path], public_base: Path
 ) -> None:
-    stable = _stable()
+    stable = kerneltree.need("stable")
     kernel = read_kernel(kernel_trees["stable"], Cache(None))
     assert kernel.code_problem is None  # the test compile is allowed to run
     program = TRUE if binary == "true" else stable.rustc
@@ -68,11 +54,11 @@ def test_an_exit_status_of_0_is_not_a_test_compile(
 
 
 def test_metadata_naming_another_compiler_fails_the_test_compile(
-    kernel_trees: Mapping[str, Path], base: Path
+    kernel_trees: Mapping[str, Path], public_base: Path
 ) -> None:
     """A compiler whose files say one build but which writes another's metadata (a real
     rustc: rustup's stable, claimed to be a build that differs in its commit)."""
-    stable = _stable()
+    stable = kerneltree.need("stable")
     kernel = read_kernel(kernel_trees["stable"], Cache(None))
     claimed = stable.version_text.replace("(", "(0", 1)
     result = prove(_claiming(stable.rustc, claimed), kernel, Cache(None), Deadline(30))
@@ -84,20 +70,20 @@ def test_metadata_naming_another_compiler_fails_the_test_compile(
 def test_a_program_beside_a_real_sysroot_is_a_rustc_only_if_it_loads_the_driver(
     program: str,
     kernel_trees: Mapping[str, Path],
-    base: Path,
+    public_base: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A copy of rustup's stable toolchain whose bin/rustc is /usr/bin/true: the sysroot's
     libcore names the kernel's compiler, but the program is not one. It is asked (``-vV``), and
     what it answers (nothing) is not a rustc version. Positive control: the real bin/rustc in
     the same copy is read from its files and selected."""
-    stable = _stable()
-    toolchain = base / "toolchain"
+    stable = kerneltree.need("stable")
+    toolchain = public_base / "toolchain"
     kerneltree.link_tree(stable.sysroot, toolchain)
     if program == "true":
         (toolchain / "bin" / "rustc").unlink()
         shutil.copy2(TRUE, toolchain / "bin" / "rustc")
-    conf = write_config(base, f"search = {toolchain / 'bin'}\n")
+    conf = write_config(public_base, f"search = {toolchain / 'bin'}\n")
     code, data = check_json(capsys, "--kernel-dir", str(kernel_trees["stable"]), "--config", str(conf))
     rustc = str(toolchain / "bin" / "rustc")
     (candidate,) = [entry for entry in data["candidates"] if entry["path"] == rustc]
@@ -112,11 +98,11 @@ def test_a_program_beside_a_real_sysroot_is_a_rustc_only_if_it_loads_the_driver(
 
 
 def test_a_pinned_program_that_is_not_a_rustc_is_refused(
-    kernel_trees: Mapping[str, Path], base: Path, capsys: pytest.CaptureFixture[str]
+    kernel_trees: Mapping[str, Path], public_base: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``pin = * /usr/bin/true``: the pin is refused with the reason, and nothing selects it."""
-    _stable()
-    conf = write_config(base, f"pin = * {TRUE}\n")
+    kerneltree.need("stable")
+    conf = write_config(public_base, f"pin = * {TRUE}\n")
     code, data = check_json(capsys, "--kernel-dir", str(kernel_trees["stable"]), "--config", str(conf))
     assert code != 0 and data["verdict"] != "ok"
     assert data["selected"]["rustc"] is None

@@ -16,14 +16,13 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import kerneltree
 import planted
-from conftest import check_json, isolate, messages_text, write_config
+from conftest import check_json, messages_text, write_config
 from dkms_rustc import runner
 from dkms_rustc.cli import main
 from dkms_rustc.handoff import ARGS_FILE
@@ -53,11 +52,9 @@ def _toolchains_stay_roots() -> object:
 
 
 @pytest.fixture
-def base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A 0755 directory in /tmp (planted.public_base): what a user plants there is public."""
-    with planted.public_base() as path:
-        isolate(monkeypatch, path)
-        yield path
+def base(public_base: Path) -> Path:
+    """conftest.public_base: what a user plants there is public."""
+    return public_base
 
 
 def _copy_tree(source: Path, dest: Path) -> Path:
