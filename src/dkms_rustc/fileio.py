@@ -90,16 +90,22 @@ def _granted_to_all(target: int | str, st: os.stat_result, other_bit: int, group
 _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK = 0x02, 0x04, 0x08, 0x10
 
 
+def acl_entries(data: bytes) -> list[tuple[int, int, int]]:
+    """The ``(tag, permissions, id)`` entries of a ``system.posix_acl_access`` value (after
+    its 4-byte version; a partial entry at the end is ignored)."""
+    import struct  # only a file with an access control list gets here
+
+    return [struct.unpack_from("<HHI", data, offset) for offset in range(4, len(data) - 7, 8)]
+
+
 def _acl_grants_all(data: bytes, bit: int, gid: int) -> bool:
     """Does an access control list leave nobody without ``bit`` (4 read, 1 search: the values
     of the bits for others)? Others get it (the caller checked), so: does every named user and
     group, and the owning group (unless root's), get it too, through the mask where there is
     one? A list that cannot be parsed grants nothing."""
-    import struct  # only a file with an access control list gets here
-
     if len(data) < 4 or (len(data) - 4) % 8:
         return False
-    entries = [struct.unpack_from("<HHI", data, offset) for offset in range(4, len(data), 8)]
+    entries = acl_entries(data)
     mask = next((perm for tag, perm, _ in entries if tag == _ACL_MASK), 7)
     for tag, perm, _ in entries:
         if tag == _ACL_GROUP_OBJ and gid == 0:

@@ -244,8 +244,8 @@ class _Collector:
             self.bin_dir(directory / "bin", origin)
         elif any(glob.glob(os.path.join(glob.escape(str(directory)), name)) for name in _TOOL_NAMES):
             self.bin_dir(directory, origin)
-        elif listing_problem(directory):
-            self.result.evidence.append(f"not listed: {listing_problem(directory)}")
+        elif problem := listing_problem(directory):
+            self.result.evidence.append(f"not listed: {problem}")
         else:
             pattern = os.path.join(glob.escape(str(directory)), "*", "bin")
             for bin_dir in sorted(glob.glob(pattern))[:_MAX_TOOLCHAIN_DIRS]:

@@ -63,9 +63,9 @@ def _acl_writer(path: str, st: os.stat_result, allowed_uids: frozenset[int]) -> 
         if error.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
             return f"group {st.st_gid}"  # no list: the owning group may write
         return f"an access control list that cannot be read ({error.strerror})"
-    import struct  # only a file with an access control list gets here
+    from dkms_rustc.fileio import acl_entries  # only a file with an access control list gets here
 
-    entries = [struct.unpack_from("<HHI", data, offset) for offset in range(4, len(data) - 7, 8)]
+    entries = acl_entries(data)
     mask_allows = all(perm & _ACL_WRITE for tag, perm, _ in entries if tag == _ACL_MASK)
     if not mask_allows:
         return None
