@@ -655,3 +655,26 @@ def test_a_file_hundreds_of_directories_deep_is_judged_without_a_crash(
     assert code == ExitCode.REFUSED, out.out + out.err
     assert "internal error" not in out.out + out.err
     assert "7.2.0-deep" in out.out  # a public file: read
+
+
+def test_a_resolved_path_in_a_directory_others_may_search_but_not_list_is_not_named(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the eighth red team: in a 0711 directory every user may open a name they know,
+    but cannot find it; root resolved a user's rust link into one and named the directory."""
+    hidden = base / "x711"
+    hidden.mkdir(mode=0o711)
+    hidden.chmod(0o711)
+    (hidden / "SECRETDIRNAME").mkdir(mode=0o700)
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(hidden / "SECRETDIRNAME")
+    planted.chown_tree(tree)
+    build = base / "build"
+    build.mkdir()
+    conf = write_config(base)
+    main(["pre-build", "--kernel-dir", str(tree), "--build-dir", str(build), "--config", str(conf)])
+    out = capsys.readouterr()
+    everything = _everything(base, out.out + out.err)
+    assert "SECRETDIRNAME" not in everything
+    assert f"({tree / 'rust'} has no readable .rmeta files)" in everything

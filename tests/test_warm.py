@@ -347,3 +347,10 @@ def test_a_record_leaves_out_only_the_missing_paths_a_missing_parent_implies() -
         ("/t/lib/tls/f", stat_, "", ("e", 20)),  # another error: kept
     ]
     assert warm._without_implied(found) == [found[0], found[3], found[4], found[5]]
+
+
+def test_a_relative_missing_path_is_never_taken_as_implied() -> None:
+    """dirname("x") is "", which is always missing: a relative path is kept."""
+    gone, stat_ = ("e", 2), warm.STAT
+    found = [("", stat_, "", gone), ("x", stat_, "", gone)]
+    assert warm._without_implied(found) == found

@@ -138,9 +138,25 @@ def _searchable_by_all(directory: str) -> bool:
 
 
 def known_to_all(path: str) -> bool:
-    """Could every user reach the resolved ``path`` by its name (every directory above it
-    searchable by all)? Then printing it tells nobody anything."""
-    return path.startswith("/") and _searchable_by_all(os.path.dirname(path) or "/")
+    """Could every user find the resolved ``path`` (every directory above it listable by all,
+    not only searchable: in a 0711 directory a name can be opened but not found)? Then
+    printing it tells nobody anything."""
+    if not path.startswith("/"):
+        return False
+    directory = os.path.dirname(path) or "/"
+    while True:
+        try:
+            st = os.stat(directory)
+        except OSError:
+            return False
+        if not (
+            _granted_to_all(directory, st, stat.S_IROTH, stat.S_IRGRP)
+            and _granted_to_all(directory, st, stat.S_IXOTH, stat.S_IXGRP)
+        ):
+            return False
+        if directory == "/":
+            return True
+        directory = os.path.dirname(directory)
 
 
 def listable_by_all(directory: str) -> bool:

@@ -432,6 +432,7 @@ def _without_implied(
         if not (
             entry[3] == ("e", _ENOENT)
             and isinstance(entry[0], str)
+            and entry[0].startswith("/")  # dirname("x") is "", which is always missing
             and os.path.dirname(entry[0]) in missing
             and os.path.dirname(entry[0]) != entry[0]
         )
