@@ -678,3 +678,44 @@ def test_a_resolved_path_in_a_directory_others_may_search_but_not_list_is_not_na
     everything = _everything(base, out.out + out.err)
     assert "SECRETDIRNAME" not in everything
     assert f"({tree / 'rust'} has no readable .rmeta files)" in everything
+
+
+@pytest.mark.parametrize("hidden", [True, False], ids=["0711 directory", "listable (positive control)"])
+def test_an_untrusted_compiler_a_user_linked_to_is_named_as_reached(
+    hidden: bool, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Left by the eighth red team: a user's bin/rustc linked to another user's compiler in a
+    directory nobody else may list (what ``/proc/<pid>/exe`` of their process leads to). Root
+    resolved the link, judged the resolved file first and named it in the reason
+    ("<dir>/SECRETNAME is owned by uid 1001") and in --json's ``binary``. The user's own link
+    is the reason now, and the resolved path is named only when every user could find it."""
+    parent = base / "x711"
+    parent.mkdir()
+    parent.chmod(0o711 if hidden else 0o755)
+    other = parent / "SECRETNAME"
+    (other / "bin").mkdir(parents=True)
+    (other / "bin" / "rustc").write_text("#!/bin/sh\nexit 1\n")
+    (other / "bin" / "rustc").chmod(0o755)
+    planted.chown_tree(other, uid=planted.USER_UID + 1, gid=planted.USER_UID + 1)
+    home = _users_side(base)
+    (home / "tc" / "bin").mkdir(parents=True)
+    link = home / "tc" / "bin" / "rustc"
+    link.symlink_to(other / "bin" / "rustc")
+    planted.chown_tree(home)
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    conf = write_config(base, f"search = {home / 'tc'}\npin = * {link}\n")
+    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
+    text = capsys.readouterr()
+    assert f"refused: {link if hidden else other / 'bin' / 'rustc'}: not trusted: {home} is owned" in text.out
+    main(["check", "--json", "--kernel-dir", str(tree), "--config", str(conf)])
+    data = json.loads(capsys.readouterr().out)
+    (candidate,) = [tool for tool in data["candidates"] if tool["path"] == str(link)]
+    assert candidate["untrusted"] is not None
+    reason = f"skipped: not trusted: {home} is owned by uid {planted.USER_UID}"
+    assert f"candidate {link} [--search]: {reason}" in text.out
+    if hidden:
+        assert "SECRETNAME" not in text.out + text.err + json.dumps(data)
+        assert candidate["binary"] is None
+    else:
+        assert f"on the way to {other / 'bin' / 'rustc'} from" in text.out
+        assert candidate["binary"] == str(other / "bin" / "rustc")

@@ -301,7 +301,7 @@ def _pin_step(situation: Situation) -> _RustcChoice:
         )
     if not toolchain.usable:
         return _RustcChoice(
-            None, _Lines(warnings=(f"{refused}{toolchain.binary}: {toolchain.skipped}{instead}",))
+            None, _Lines(warnings=(f"{refused}{toolchain.shown}: {toolchain.skipped}{instead}",))
         )
     if not matches(situation.kernel, toolchain):
         needs = situation.kernel.expected_rustc

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from dkms_rustc import runner
 from dkms_rustc.cache import Cache, file_identity
-from dkms_rustc.fileio import listing_problem, public_files_only, read_public_files_only
+from dkms_rustc.fileio import known_to_all, listing_problem, public_files_only, read_public_files_only
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
 from dkms_rustc.runner import Deadline
 from dkms_rustc.text import is_plain_word
@@ -198,9 +198,12 @@ def _untrusted(
 ) -> str | None:
     """Why ``found`` must not run (as root: someone else could have planted or changed it,
     or any library the dynamic loader would map for it)."""
-    reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs, concrete=True, memo=memo)
+    # How it was reached is judged first: when a user's link leads there, the reason is that
+    # link, which names only what the user made (the resolved file may lie where they cannot
+    # look: /proc/<pid>/exe of another user's process, a directory only they may list).
+    reason = reached_reason((found.path, *found.also), found.binary, trusted_dirs=trusted_dirs, memo=memo)
     if reason is None:
-        reason = reached_reason((found.path, *found.also), found.binary, trusted_dirs=trusted_dirs, memo=memo)
+        reason = untrusted_reason(found.binary, trusted_dirs=trusted_dirs, concrete=True, memo=memo)
     if reason is None:
         reason = untrusted_libraries_reason(found.binary, trusted_dirs=trusted_dirs, cache=cache, memo=memo)
     return reason
@@ -224,6 +227,9 @@ def _uncarriable(tool: Toolchain) -> Toolchain:
 def _untrusted_toolchain(found: Found, reason: str, cache: Cache) -> Toolchain:
     """Skipped; for the report, what its files say it is (read, never run)."""
     skipped = f"not trusted: {reason}"
+    if found.binary != found.path and not known_to_all(str(found.binary)):
+        # Where a link leads that not every user could find is neither named nor described.
+        return Toolchain(found=found, skipped=skipped, untrusted=reason, binary_hidden=True)
     from_files = None
     if found.kind is CandidateKind.RUSTC:
         # Someone else chose what its files are (a user's link into a private toolchain):

@@ -93,7 +93,7 @@ def tool_json(tool: Toolchain, matches: bool | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "kind": tool.found.kind.value,
         "path": str(tool.path),
-        "binary": str(tool.binary),
+        "binary": None if tool.binary_hidden else str(tool.binary),
         "origins": list(tool.found.origins),
         "version": tool.version_text,
         "release": tool.release,

@@ -79,6 +79,7 @@ class Toolchain:
     learned_from: str | None = None
     skipped: str | None = None  # why it cannot be used; None when usable
     untrusted: str | None = None  # why it must not be run (as root): then it is also skipped
+    binary_hidden: bool = False  # untrusted, resolved where not every user could find it: not named
 
     @property
     def path(self) -> Path:
@@ -87,6 +88,11 @@ class Toolchain:
     @property
     def binary(self) -> Path:
         return self.found.binary
+
+    @property
+    def shown(self) -> Path:
+        """The file to name in messages: the binary, or the path as found when it is hidden."""
+        return self.found.path if self.binary_hidden else self.found.binary
 
     @property
     def usable(self) -> bool:
