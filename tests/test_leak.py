@@ -15,6 +15,7 @@ import os
 import shutil
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -479,16 +480,19 @@ def _private_dir(base: Path, name: str = "private") -> Path:
     return private
 
 
+@pytest.mark.parametrize("private_dir", [True, False], ids=["0700 directory", "public directory"])
 def test_a_users_link_to_a_private_toolchain_reveals_neither_its_files_nor_its_names(
-    base: Path, capsys: pytest.CaptureFixture[str]
+    private_dir: bool, base: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A user's bin/rustc linked to a real rustc in a root-only toolchain whose private libcore
-    says a secret: the candidate is untrusted, and what its files say is read only from public
-    files (it used to be read by the resolved path, which walked as root's)."""
+    """A user's bin/rustc linked to a real rustc whose private libcore says a secret. In a
+    directory every user may search, the candidate is untrusted and what its files say is
+    read only from public files (it used to be read by the resolved path, which walked as
+    root's). In a 0700 directory the link is not even followed (the ninth red team): no user
+    could follow it there."""
     import kerneltree
 
     stable = kerneltree.need("stable")
-    toolchain = _private_dir(base) / "SECRETNAME"
+    toolchain = (_private_dir(base) if private_dir else base) / "SECRETNAME"
     (toolchain / "bin").mkdir(parents=True)
     shutil.copy2(stable.rustc, toolchain / "bin" / "rustc")
     libdir = toolchain / "lib" / "rustlib" / stable.host / "lib"
@@ -504,7 +508,11 @@ def test_a_users_link_to_a_private_toolchain_reveals_neither_its_files_nor_its_n
     conf = write_config(base, f"search = {home / 'tc'}\n")
     main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
     out = capsys.readouterr()
-    assert f"candidate {home / 'tc' / 'bin' / 'rustc'}: not trusted" in out.out
+    if private_dir:
+        assert f"not followed: {home / 'tc' / 'bin' / 'rustc'}: someone else's link" in out.out
+        assert "SECRETNAME" not in out.out + out.err
+    else:
+        assert f"candidate {home / 'tc' / 'bin' / 'rustc'} [--search]: skipped: not trusted" in out.out
     assert SECRET not in out.out + out.err
 
 
@@ -719,3 +727,108 @@ def test_an_untrusted_compiler_a_user_linked_to_is_named_as_reached(
     else:
         assert f"on the way to {other / 'bin' / 'rustc'} from" in text.out
         assert candidate["binary"] == str(other / "bin" / "rustc")
+
+
+@pytest.fixture
+def process_elsewhere(base: Path) -> Iterator[tuple[int, Path]]:
+    """A root process running a copy of sleep from ``<base>/SECRETNAME`` (public), with its
+    working directory in ``<base>/x711/SECRETDIR`` (0755 under a 0711 directory, where a user
+    may open a name they know but find none): no user may follow its /proc/<pid>/exe or cwd."""
+    exe_dir = base / "SECRETNAME"
+    exe_dir.mkdir()
+    exe = exe_dir / "daemon"
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", exe)
+    hidden = base / "x711"
+    hidden.mkdir()
+    hidden.chmod(0o711)
+    cwd = hidden / "SECRETDIR"
+    (cwd / "bin").mkdir(parents=True)
+    shutil.copy2(exe, cwd / "bin" / "rustc-9-HIDDENNAME")
+    import subprocess
+
+    process = subprocess.Popen([str(exe), "60"], cwd=cwd)
+    try:
+        yield process.pid, exe
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_where_a_users_link_into_proc_leads_is_not_followed(
+    process_elsewhere: tuple[int, Path], base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the ninth red team: a user's bin/rustc linked to /proc/<pid>/exe of a process
+    not theirs (readlink is refused to them): root resolved it, and named the public file it
+    leads to ("on the way to <base>/SECRETNAME/daemon", --json's binary). A search directory
+    whose bin/ is a link to /proc/<pid>/cwd/bin was listed: its names were printed."""
+    pid, _ = process_elsewhere
+    home = _users_side(base)
+    (home / "tc" / "bin").mkdir(parents=True)
+    (home / "tc" / "bin" / "rustc").symlink_to(f"/proc/{pid}/exe")
+    (home / "tc" / "bin" / "bindgen").symlink_to(f"/proc/{pid}/exe")
+    (home / "tc3").mkdir()
+    (home / "tc3" / "bin").symlink_to(f"/proc/{pid}/cwd/bin")
+    planted.chown_tree(home)
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    conf = write_config(base, f"search = {home / 'tc'}\nsearch = {home / 'tc3'}\n")
+    main(["check", "-v", "--kernel-dir", str(tree), "--config", str(conf)])
+    text = capsys.readouterr()
+    main(["toolchains", "--json", "--config", str(conf)])
+    data = capsys.readouterr().out
+    for name in ("rustc", "bindgen"):
+        assert f"not followed: {home / 'tc' / 'bin' / name}: someone else's link" in text.out
+    assert f"not listed: {home / 'tc3' / 'bin'} may be listed only by root" in text.out
+    for secret in ("SECRETNAME", "SECRETDIR", "HIDDENNAME"):
+        assert secret not in text.out + text.err + data
+
+
+def test_a_users_links_into_a_private_directory_say_nothing_of_what_is_there(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the ninth red team: root looked through a user's links to see whether a file
+    was there before judging them, so a link to a file in a 0700 directory was listed and a
+    link to a missing one was not (and two links to the same file were merged): an oracle for
+    names the user cannot see. Both are reported alike now, neither followed."""
+    private = _private_dir(base)
+    (private / "tool").write_text("#!/bin/sh\n")
+    (private / "tool").chmod(0o755)
+    home = _users_side(base)
+    (home / "tc" / "bin").mkdir(parents=True)
+    (home / "tc" / "bin" / "rustc-1").symlink_to(private / "missing")
+    (home / "tc" / "bin" / "rustc-2").symlink_to(private / "tool")
+    (home / "tc" / "bin" / "rustc-3").symlink_to(private / "tool")
+    planted.chown_tree(home)
+    conf = write_config(base, f"search = {home / 'tc'}\n")
+    main(["toolchains", "-v", "--config", str(conf)])
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if str(home / "tc" / "bin" / "rustc-") in line]
+    assert len(lines) == 3, out
+    assert {
+        line.replace(str(home / "tc" / "bin"), "")
+        .replace("rustc-1", "rustc-N")
+        .replace("rustc-2", "rustc-N")
+        .replace("rustc-3", "rustc-N")
+        for line in lines
+    } == {
+        "dkms-rustc: evidence: not followed: /rustc-N: someone else's link or directory on the way "
+        "leads where not every user could follow"
+    }, lines
+
+
+def test_a_public_file_a_users_tree_reaches_through_proc_is_not_read(
+    process_elsewhere: tuple[int, Path], base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found with the ninth red team's findings: from a user's tree root read a public file
+    through a link to /proc/<pid>/cwd/... of a process not theirs, which they cannot follow."""
+    pid, _ = process_elsewhere
+    (base / "x711" / "SECRETDIR" / "kernel.release").write_text("7.2.0-hiddenrel\n")
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    release = tree / "include" / "config" / "kernel.release"
+    release.unlink()
+    release.symlink_to(f"/proc/{pid}/cwd/kernel.release")
+    planted.chown_tree(tree)
+    conf = write_config(base)
+    main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+    out = capsys.readouterr()
+    assert "hiddenrel" not in out.out + out.err
+    assert "is reached through a link not every user could follow" in out.out + out.err

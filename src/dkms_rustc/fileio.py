@@ -159,6 +159,60 @@ def known_to_all(path: str) -> bool:
         directory = os.path.dirname(directory)
 
 
+_MAX_LINKS = 40  # as the kernel's path resolution
+
+
+def followable_by_all(path: str) -> bool:
+    """Could every user follow ``path`` (absolute, not normalised) as far as it leads: look up
+    each name in a directory all may search, and go through nothing under ``/proc``, whose
+    links (``/proc/<pid>/exe``, ``cwd``, ``fd/N``) only a process's owner may follow? Root
+    resolves what a user cannot; where someone else's link leads is theirs to know only when
+    they could have gone there themselves. A missing name ends the walk as followed (every
+    user could see that it is missing)."""
+    pending = [part for part in path.split("/") if part]
+    pending.reverse()
+    current = "/"
+    links = 0
+    while pending:
+        name = pending.pop()
+        if name == ".":
+            continue
+        try:
+            st = os.stat(current)
+        except OSError:
+            return False
+        if not _granted_to_all(current, st, stat.S_IXOTH, stat.S_IXGRP):
+            return False
+        if name == "..":
+            current = os.path.dirname(current)
+            continue
+        candidate = os.path.join(current, name)
+        if candidate == "/proc":
+            return False
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return True
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            try:
+                target = os.readlink(candidate)
+            except OSError:
+                return False
+            if links > _MAX_LINKS:
+                return False
+            parts = [part for part in target.split("/") if part]
+            parts.reverse()
+            pending.extend(parts)
+            if target.startswith("/"):
+                current = "/"
+            continue
+        if pending and not stat.S_ISDIR(st.st_mode):
+            return True  # "not a directory", for everyone alike
+        current = candidate
+    return True
+
+
 def listable_by_all(directory: str) -> bool:
     """Could every user list ``directory`` (already resolved) anyway: the read and search bits
     for all (:func:`_granted_to_all`), and every directory above searchable by all?"""
@@ -189,7 +243,7 @@ def listing_problem(
         problem = walk_problem(absolute(directory), directory=True, own_entries_only=True, memo=_walked)
         if problem is None:
             return None
-    if listable_by_all(os.path.realpath(directory)):
+    if listable_by_all(os.path.realpath(directory)) and followable_by_all(absolute(directory)):
         return None
     return f"{directory if shown is None else shown} may be listed only by root, and {problem}"
 
@@ -209,12 +263,20 @@ def readable_by_all(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -
 
 def _disclosure_problem(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> str | None:
     """Why root must not read the file open on ``fd`` (None when it may)."""
-    if readable_by_all(fd, st, path):
+    public = readable_by_all(fd, st, path)
+    if public and not _public_only:
         return None
     if _public_only:
+        if public and followable_by_all(absolute(path)):
+            return None
+        how = (
+            "is reached through a link not every user could follow"
+            if public
+            else ("is readable only by root (or its owner)")
+        )
         return (
-            f"is readable only by root (or its owner), and {_public_only[0]}: as root, dkms-rustc "
-            "reads such a file only where nobody but root chose to have it read"
+            f"{how}, and {_public_only[0]}: as root, dkms-rustc reads such a file only where nobody "
+            "but root chose to have it read"
         )
     from dkms_rustc.trust import walk_problem  # only a private file gets here
 

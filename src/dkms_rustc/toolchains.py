@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dkms_rustc.fileio import is_dir, is_file, listing_problem
+from dkms_rustc.fileio import absolute, followable_by_all, is_dir, is_file, listing_problem
 from dkms_rustc.runner import MINIMAL_PATH
 
 _PROXY_NAMES = frozenset({"rustup", "rustup-init"})
@@ -164,12 +164,39 @@ def _is_linked_proxy(binary: str) -> bool:
         return False
 
 
+def _unfollowed(path: Path, trusted: tuple[Path, ...], memo: dict[str, object]) -> str | None:
+    """As root, why ``path`` is not followed (None when it may be): someone else chose where
+    it leads (a directory or link on the way is not root-only) and not every user could
+    follow it there (a link to ``/proc/<pid>/exe`` or into a directory they cannot search).
+    Root could resolve it; what it found (that it exists, what it is, where it is, that it is
+    the same file as another) would tell them what they cannot find out themselves."""
+    if os.geteuid() != 0:
+        return None
+    from dkms_rustc.trust import is_inside_any, walk_problem
+
+    spelled = absolute(path)
+    if (
+        walk_problem(spelled, missing_ok=True, memo=memo) is None
+        or walk_problem(spelled, directory=True, missing_ok=True, memo=memo) is None  # a pin's
+        or followable_by_all(spelled)
+    ):
+        return None
+    if trusted and is_inside_any(path, trusted):  # the administrator's, who chose it
+        return None
+    return (
+        f"not followed: {path}: someone else's link or directory on the way leads where not every "
+        "user could follow"
+    )
+
+
 class _Collector:
-    def __init__(self, excluded: tuple[Path, ...]) -> None:
+    def __init__(self, excluded: tuple[Path, ...], trusted: tuple[Path, ...] = ()) -> None:
         self.result = Discovery()
         self._index: dict[tuple[str, str], int] = {}
         self._excluded = tuple(os.path.realpath(path).rstrip("/") + "/" for path in excluded)
         self._capped = False
+        self._trusted = trusted
+        self._walked: dict[str, object] = {}
 
     def add(self, kind: CandidateKind, path: Path, origin: str, toolchain: str | None = None) -> None:
         items = self.result.rustcs if kind is CandidateKind.RUSTC else self.result.bindgens
@@ -179,6 +206,10 @@ class _Collector:
                 self.result.evidence.append(
                     f"more than {MAX_CANDIDATES} candidates: the rest were not looked at"
                 )
+            return
+        unfollowed = _unfollowed(path, self._trusted, self._walked)
+        if unfollowed:
+            self.result.evidence.append(unfollowed)
             return
         if not os.path.isfile(path):
             return
@@ -264,10 +295,12 @@ def discover(
     use_defaults: bool = True,
     environ: Mapping[str, str] | None = None,
     excluded: tuple[Path, ...] = (),
+    trusted: tuple[Path, ...] = (),
 ) -> Discovery:
-    """Every rustc and bindgen file found, each once (by resolved path), first place first."""
+    """Every rustc and bindgen file found, each once (by resolved path), first place first
+    (``trusted``: the administrator's ``trusted_dir`` directories)."""
     env = os.environ if environ is None else environ
-    collector = _Collector(excluded)
+    collector = _Collector(excluded, trusted)
     for directory in search:
         collector.search_dir(Path(directory), "--search")
     if use_defaults:
@@ -307,7 +340,7 @@ def refusal(found: Found) -> str | None:
 
 
 def resolve_pin_target(
-    target: str, homes: Iterable[Path], excluded: tuple[Path, ...] = ()
+    target: str, homes: Iterable[Path], excluded: tuple[Path, ...] = (), trusted: tuple[Path, ...] = ()
 ) -> tuple[Found | None, str | None]:
     """The rustc a ``pin`` names: an absolute path (a rustc, or a toolchain directory with
     bin/rustc) or a rustup toolchain name (``1.95.0``, ``nightly-2026-05-20`` or the full
@@ -315,6 +348,9 @@ def resolve_pin_target(
     origin = "pin"
     if target.startswith("/"):
         path = Path(target)
+        unfollowed = _unfollowed(path, trusted, {})
+        if unfollowed:
+            return None, unfollowed
         if is_dir(path):
             path = path / "bin" / "rustc"
         if not is_file(path):
@@ -327,7 +363,7 @@ def resolve_pin_target(
         for home in homes:
             toolchains = home / "toolchains"
             exact = toolchains / target / "bin" / "rustc"
-            if is_file(exact):
+            if is_file(exact) or _unfollowed(exact, trusted, {}):  # then add() says why
                 candidates.append(exact)
                 continue
             try:
@@ -343,7 +379,7 @@ def resolve_pin_target(
             looked = ", ".join(str(home) for home in homes) or "no rustup home"
             return None, f"no rustup toolchain named {target} is installed (looked in {looked})"
         path, name = candidates[0], candidates[0].parent.parent.name
-    collector = _Collector(excluded)
+    collector = _Collector(excluded, trusted)
     collector.add(CandidateKind.RUSTC, path, origin, name)
     if not collector.result.rustcs:
         why = collector.result.evidence[-1] if collector.result.evidence else "it is rustup's proxy"
