@@ -400,11 +400,15 @@ def _user_toolchain(base: Path, marker: Path) -> Path:
     return tc
 
 
+@pytest.mark.parametrize("mode", [0o755, 0o700])
 def test_trusted_dir_in_the_system_config_is_honoured(
-    tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    mode: int, tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Also in a 0700 home, which no other user could follow into (the ninth red team's rule
+    does not follow such a path others chose, unless the administrator trusts it)."""
     marker = base / "MARKER"
     tc = _user_toolchain(base, marker)
+    (base / "home" / "user").chmod(mode)
     system = base / "etc" / "dkms-rustc.conf"
     system.parent.mkdir()
     system.write_text(f"trusted_dir = {base / 'home' / 'user'}\n")

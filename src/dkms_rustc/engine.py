@@ -83,7 +83,6 @@ def discover_toolchains(
         search=(*request.search, *settings.search),
         use_defaults=settings.search_defaults,
         excluded=request.excluded,
-        trusted=settings.trusted_dirs,
     )
     rustcs, tools = probe_all(
         found.rustcs, found.bindgens if bindgens else [], cache, deadline, settings.trusted_dirs
@@ -118,9 +117,7 @@ def _resolve_pin(
     pin = applicable_pin(settings.pins, kernel.kernelrelease) if settings.pins else None
     if pin is None:
         return None
-    found, problem = resolve_pin_target(
-        pin.target, _pin_homes(request, settings), request.excluded, settings.trusted_dirs
-    )
+    found, problem = resolve_pin_target(pin.target, _pin_homes(request, settings), request.excluded)
     if found is None:
         return decisions.PinChoice(pin, None, problem)
     for toolchain in rustcs:

@@ -26,6 +26,7 @@ import stat
 
 TYPE_CHECKING = False  # typing costs an import the warm path does without
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import BinaryIO
 
 
@@ -44,6 +45,8 @@ _walked: dict[str, object] = {}  # trust.walk_problem's findings, for the same r
 # Set while a kernel tree others can change is read: whatever it names (links, its Makefile's
 # other trees, rust/), root put there or not, was chosen by them, so only public files are read.
 _public_only: list[str] = []
+# The administrator's trusted_dir directories, resolved (trust_directories).
+_trusted: list[str] = []
 
 
 def forget() -> None:
@@ -51,6 +54,22 @@ def forget() -> None:
     _searchable.clear()
     _walked.clear()
     _public_only.clear()
+    _trusted.clear()
+
+
+def trust_directories(directories: Iterable[str | os.PathLike[str]]) -> None:
+    """The administrator's ``trusted_dir`` directories: whoever may change them may run code
+    as root anyway, so what lies in them is root's to read and list, as their programs are
+    root's to run (except while only public files are read: someone else chose to go there)."""
+    _trusted[:] = [os.path.realpath(directory) for directory in directories]
+
+
+def in_trusted_dir(path: str | os.PathLike[str]) -> bool:
+    """Does ``path``, resolved, lie in a directory of :func:`trust_directories`?"""
+    if not _trusted or _public_only:
+        return False
+    real = os.path.realpath(path)
+    return any(real == base or real.startswith(base.rstrip("/") + "/") for base in _trusted)
 
 
 def absolute(path: str | os.PathLike[str]) -> str:
@@ -245,6 +264,8 @@ def listing_problem(
             return None
     if listable_by_all(os.path.realpath(directory)) and followable_by_all(absolute(directory)):
         return None
+    if in_trusted_dir(directory):
+        return None
     return f"{directory if shown is None else shown} may be listed only by root, and {problem}"
 
 
@@ -278,6 +299,8 @@ def _disclosure_problem(fd: int, st: os.stat_result, path: str | os.PathLike[str
             f"{how}, and {_public_only[0]}: as root, dkms-rustc reads such a file only where nobody "
             "but root chose to have it read"
         )
+    if in_trusted_dir(path):
+        return None
     from dkms_rustc.trust import walk_problem  # only a private file gets here
 
     problem = walk_problem(absolute(path), memo=_walked)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dkms_rustc.fileio import absolute, followable_by_all, is_dir, is_file, listing_problem
+from dkms_rustc.fileio import absolute, followable_by_all, in_trusted_dir, is_dir, is_file, listing_problem
 from dkms_rustc.runner import MINIMAL_PATH
 
 _PROXY_NAMES = frozenset({"rustup", "rustup-init"})
@@ -164,7 +164,7 @@ def _is_linked_proxy(binary: str) -> bool:
         return False
 
 
-def _unfollowed(path: Path, trusted: tuple[Path, ...], memo: dict[str, object]) -> str | None:
+def _unfollowed(path: Path, memo: dict[str, object]) -> str | None:
     """As root, why ``path`` is not followed (None when it may be): someone else chose where
     it leads (a directory or link on the way is not root-only) and not every user could
     follow it there (a link to ``/proc/<pid>/exe`` or into a directory they cannot search).
@@ -172,7 +172,7 @@ def _unfollowed(path: Path, trusted: tuple[Path, ...], memo: dict[str, object]) 
     the same file as another) would tell them what they cannot find out themselves."""
     if os.geteuid() != 0:
         return None
-    from dkms_rustc.trust import is_inside_any, walk_problem
+    from dkms_rustc.trust import walk_problem
 
     spelled = absolute(path)
     if (
@@ -181,7 +181,7 @@ def _unfollowed(path: Path, trusted: tuple[Path, ...], memo: dict[str, object]) 
         or followable_by_all(spelled)
     ):
         return None
-    if trusted and is_inside_any(path, trusted):  # the administrator's, who chose it
+    if in_trusted_dir(spelled):  # the administrator's, who chose it
         return None
     return (
         f"not followed: {path}: someone else's link or directory on the way leads where not every "
@@ -190,12 +190,11 @@ def _unfollowed(path: Path, trusted: tuple[Path, ...], memo: dict[str, object]) 
 
 
 class _Collector:
-    def __init__(self, excluded: tuple[Path, ...], trusted: tuple[Path, ...] = ()) -> None:
+    def __init__(self, excluded: tuple[Path, ...]) -> None:
         self.result = Discovery()
         self._index: dict[tuple[str, str], int] = {}
         self._excluded = tuple(os.path.realpath(path).rstrip("/") + "/" for path in excluded)
         self._capped = False
-        self._trusted = trusted
         self._walked: dict[str, object] = {}
 
     def add(self, kind: CandidateKind, path: Path, origin: str, toolchain: str | None = None) -> None:
@@ -207,7 +206,7 @@ class _Collector:
                     f"more than {MAX_CANDIDATES} candidates: the rest were not looked at"
                 )
             return
-        unfollowed = _unfollowed(path, self._trusted, self._walked)
+        unfollowed = _unfollowed(path, self._walked)
         if unfollowed:
             self.result.evidence.append(unfollowed)
             return
@@ -295,12 +294,10 @@ def discover(
     use_defaults: bool = True,
     environ: Mapping[str, str] | None = None,
     excluded: tuple[Path, ...] = (),
-    trusted: tuple[Path, ...] = (),
 ) -> Discovery:
-    """Every rustc and bindgen file found, each once (by resolved path), first place first
-    (``trusted``: the administrator's ``trusted_dir`` directories)."""
+    """Every rustc and bindgen file found, each once (by resolved path), first place first."""
     env = os.environ if environ is None else environ
-    collector = _Collector(excluded, trusted)
+    collector = _Collector(excluded)
     for directory in search:
         collector.search_dir(Path(directory), "--search")
     if use_defaults:
@@ -340,7 +337,7 @@ def refusal(found: Found) -> str | None:
 
 
 def resolve_pin_target(
-    target: str, homes: Iterable[Path], excluded: tuple[Path, ...] = (), trusted: tuple[Path, ...] = ()
+    target: str, homes: Iterable[Path], excluded: tuple[Path, ...] = ()
 ) -> tuple[Found | None, str | None]:
     """The rustc a ``pin`` names: an absolute path (a rustc, or a toolchain directory with
     bin/rustc) or a rustup toolchain name (``1.95.0``, ``nightly-2026-05-20`` or the full
@@ -348,7 +345,7 @@ def resolve_pin_target(
     origin = "pin"
     if target.startswith("/"):
         path = Path(target)
-        unfollowed = _unfollowed(path, trusted, {})
+        unfollowed = _unfollowed(path, {})
         if unfollowed:
             return None, unfollowed
         if is_dir(path):
@@ -363,7 +360,7 @@ def resolve_pin_target(
         for home in homes:
             toolchains = home / "toolchains"
             exact = toolchains / target / "bin" / "rustc"
-            if is_file(exact) or _unfollowed(exact, trusted, {}):  # then add() says why
+            if is_file(exact) or _unfollowed(exact, {}):  # then add() says why
                 candidates.append(exact)
                 continue
             try:
@@ -379,7 +376,7 @@ def resolve_pin_target(
             looked = ", ".join(str(home) for home in homes) or "no rustup home"
             return None, f"no rustup toolchain named {target} is installed (looked in {looked})"
         path, name = candidates[0], candidates[0].parent.parent.name
-    collector = _Collector(excluded, trusted)
+    collector = _Collector(excluded)
     collector.add(CandidateKind.RUSTC, path, origin, name)
     if not collector.result.rustcs:
         why = collector.result.evidence[-1] if collector.result.evidence else "it is rustup's proxy"

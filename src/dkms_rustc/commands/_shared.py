@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from dkms_rustc import report, warm
+from dkms_rustc import fileio, report, warm
 from dkms_rustc.cache import Cache, default_cache_dir
 from dkms_rustc.config import ConfigFileError, Policy, Settings, load
 from dkms_rustc.decision import Reason, error_decision
@@ -23,7 +23,9 @@ from dkms_rustc.output import environ_kernelver, print_lines
 
 def settings_from(args: Common, module: str | None = None) -> Settings:
     """Settings from the files; ConfigFileError when they are unusable."""
-    return load(args.config, module)
+    settings = load(args.config, module)
+    fileio.trust_directories(settings.trusted_dirs)
+    return settings
 
 
 def cache_from(args: Common, settings: Settings) -> Cache:
