@@ -48,6 +48,18 @@ def write_config(base: Path, extra: str = "", *, search_defaults: bool = False, 
     return path
 
 
+def system_config(base: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    """``base/etc/dkms-rustc.conf`` holding ``text``, read as the system configuration (where
+    alone ``trusted_dir``, ``auto_install`` and the like count) for this test."""
+    from dkms_rustc import config
+
+    path = base / "etc" / "dkms-rustc.conf"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", path)
+    return path
+
+
 def check_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
     """``dkms-rustc check --json ARGV`` in this process: its exit status and its JSON."""
     from dkms_rustc.cli import main

@@ -21,7 +21,7 @@ import pytest
 
 import kerneltree
 import planted
-from conftest import check_json, messages_text, write_config
+from conftest import check_json, messages_text, system_config, write_config
 from dkms_rustc import config, runner, toolchains
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
@@ -409,16 +409,43 @@ def test_trusted_dir_in_the_system_config_is_honoured(
     marker = base / "MARKER"
     tc = _user_toolchain(base, marker)
     (base / "home" / "user").chmod(mode)
-    system = base / "etc" / "dkms-rustc.conf"
-    system.parent.mkdir()
-    system.write_text(f"trusted_dir = {base / 'home' / 'user'}\n")
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
+    system_config(base, monkeypatch, f"trusted_dir = {base / 'home' / 'user'}\n")
     code, data = check_json(
         capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)), "--search", str(tc)
     )
     assert code == 0, messages_text(data)
     assert data["selected"]["rustc"] == str(tc / "bin" / "rustc")
     assert marker.exists()  # the administrator's choice: it is run (the test compile)
+
+
+@pytest.mark.parametrize("how", ["a directory all may write", "a directory another user owns"])
+def test_what_others_may_change_in_a_trusted_dir_is_not_trusted(
+    how: str, tree: Path, base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the tenth red team: everything below a trusted_dir was run as root, also in a
+    1777 directory there, where anyone may plant a toolchain. A trusted_dir trusts its owner
+    (and root): what someone else may change there is judged as anywhere else."""
+    marker = base / "MARKER"
+    trusted = base / "admin"
+    if how == "a directory all may write":
+        tc = _user_toolchain(base, marker)  # the owner's home, with a 1777 directory on the way
+        trusted = base / "home" / "user"
+        (trusted / "tc").chmod(0o1777)
+        expected = f"{trusted / 'tc'} is writable by every user, in the trusted_dir {trusted}"
+    else:
+        trusted.mkdir()
+        tc = planted.fake_toolchain(trusted / "tc", _stable().version_text, marker, libcore_from=_libcore())
+        planted.chown_tree(trusted / "tc")
+        expected = (
+            f"{trusted / 'tc'} is owned by uid {planted.USER_UID}, in the trusted_dir {trusted} of uid 0"
+        )
+    system_config(base, monkeypatch, f"trusted_dir = {trusted}\n")
+    code, data = check_json(
+        capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)), "--search", str(tc)
+    )
+    assert not marker.exists()
+    assert code == ExitCode.REFUSED, messages_text(data)
+    assert expected in _candidate(data, tc / "bin" / "rustc")["untrusted"]
 
 
 @pytest.mark.parametrize("how", ["--config", "--search", "search= in --config", "both"])

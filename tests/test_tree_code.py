@@ -22,7 +22,7 @@ import pytest
 
 import kerneltree
 import planted
-from conftest import check_json, messages_text, write_config
+from conftest import check_json, messages_text, system_config, write_config
 from dkms_rustc import runner
 from dkms_rustc.cli import main
 from dkms_rustc.handoff import ARGS_FILE
@@ -334,6 +334,29 @@ def test_a_user_owned_tree_around_a_root_only_rust_dir_gets_no_test_compile(
     code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
                         "--search", str(_stable().rustc.parent.parent))  # fmt: skip
     assert code == 0
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
+    assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])
+
+
+def test_a_users_tree_whose_rust_links_into_a_trusted_dir_is_still_the_users(
+    kernel_trees: dict[str, Path],
+    base: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by the tenth red team: when the tree's rust/ resolved into the administrator's
+    trusted_dir, nothing else was judged: a user's tree around it (its Makefiles, which the
+    module build runs as root, its scripts/target.json) got the test compile and no warning."""
+    trusted = base / "trusted"
+    trusted.mkdir()
+    tree = _copy_tree(kernel_trees["stable"], base / "tree")
+    shutil.rmtree(tree / "rust")
+    (tree / "rust").symlink_to(_copy_tree(kernel_trees["stable"] / "rust", trusted / "rust"))
+    os.chown(tree, UID, UID)
+    system_config(base, monkeypatch, f"trusted_dir = {trusted}\n")
+    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
+                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
+    assert code == 0, messages_text(data)
     assert data["proofs"][str(_stable().rustc)]["skipped"] is True
     assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])
 

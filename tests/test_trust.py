@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dkms_rustc.fileio import trusted_dir_problem
 from dkms_rustc.trust import reached_reason, untrusted_reason
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create files owned by others")
@@ -260,3 +261,42 @@ def test_a_users_link_in_roots_directory_is_the_users_choice(root_dir: Path) -> 
     link = _link(root_dir / "links" / "rustc", binary)
     os.lchown(link, 1000, 1000)
     assert "is a symbolic link owned by uid 1000" in (reached_reason([link], binary, euid=0) or "")
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("the owner's files", None),
+        ("the owner's missing directory", None),
+        ("a directory all may write", "is writable by every user, in the trusted_dir"),
+        ("a sticky directory all may write", "is writable by every user, in the trusted_dir"),
+        ("another user's directory", "is owned by uid 1001, in the trusted_dir"),
+        ("a parent anyone may rename in", "above the trusted_dir"),
+    ],
+)
+def test_a_trusted_dir_trusts_its_owner_not_whoever_its_owner_let_in(
+    case: str, expected: str | None, root_dir: Path
+) -> None:
+    """What the administrator's trusted_dir covers (tenth red team: a 1777 directory there
+    let anyone plant a compiler root ran). Owned by uid 1000, as a builder's home would be."""
+    parent = root_dir / "parent"
+    parent.mkdir(mode=0o755)
+    trusted = parent / "trusted"
+    path = _binary(trusted / "tc" / "bin")
+    os.chown(trusted, 1000, 1000)
+    for item in (trusted / "tc", trusted / "tc" / "bin", path):
+        os.chown(item, 1000, 1000)
+    if case == "the owner's missing directory":
+        path = trusted / "tc" / "lib" / "glibc-hwcaps"
+    elif case.startswith("a directory") or case.startswith("a sticky"):
+        (trusted / "tc").chmod(0o1777 if "sticky" in case else 0o777)
+    elif case == "another user's directory":
+        os.chown(trusted / "tc", 1001, 1001)
+    elif case == "a parent anyone may rename in":
+        parent.chmod(0o777)
+    if case == "the owner's missing directory":  # a directory the loader would search
+        problem = trusted_dir_problem(str(path), str(trusted))
+    else:
+        problem = untrusted_reason(path, euid=0, trusted_dirs=(trusted,))
+    assert (problem is None) if expected is None else (expected in (problem or "")), problem

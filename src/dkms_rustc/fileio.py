@@ -61,15 +61,81 @@ def trust_directories(directories: Iterable[str | os.PathLike[str]]) -> None:
     """The administrator's ``trusted_dir`` directories: whoever may change them may run code
     as root anyway, so what lies in them is root's to read and list, as their programs are
     root's to run (except while only public files are read: someone else chose to go there)."""
-    _trusted[:] = [os.path.realpath(directory) for directory in directories]
+    bases = set()
+    for directory in directories:
+        bases.add(os.path.normpath(absolute(directory)))
+        bases.add(os.path.realpath(directory))
+    _trusted[:] = sorted(bases)
+
+
+def trusted_base(path: str, directories: Iterable[str | os.PathLike[str]]) -> str | None:
+    """The directory of ``directories`` (as named or resolved) that ``path`` (normalised, or
+    resolved) lies in, if any."""
+    for directory in directories:
+        for base in {os.path.normpath(absolute(directory)), os.path.realpath(directory)}:
+            if path == base or path.startswith(base.rstrip("/") + "/"):
+                return base
+    return None
+
+
+def trusted_dir_problem(path: str, base: str) -> str | None:
+    """Why ``path`` (in the trusted directory ``base``, spelled from it: normalised or
+    resolved) is not the administrator's after all (None when it is): ``base`` or a directory
+    above it may be renamed by anyone (writable by all, not sticky), or ``base``, or anything
+    below it on the way to ``path``, is writable by every user or owned by someone other than
+    root and the owner of ``base``. A trusted directory trusts its owner, not whoever its
+    owner let in. Where the way ends at a missing name, only what was judged above it could
+    create it (a library directory the loader would search)."""
+    parent = os.path.dirname(base)
+    while True:
+        try:
+            st = os.stat(parent)
+        except OSError as error:
+            return f"{parent} cannot be examined ({error.strerror})"
+        if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+            return f"{parent}, above the trusted_dir {base}, is writable by every user"
+        if parent == "/":
+            break
+        parent = os.path.dirname(parent)
+    try:
+        owner = os.stat(base).st_uid
+    except OSError as error:
+        return f"the trusted_dir {base} cannot be examined ({error.strerror})"
+    current = base
+    rest = [part for part in path[len(base) :].split("/") if part]
+    while True:
+        try:
+            st = os.lstat(current)
+        except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None  # only what was judged on the way could create it
+            return f"{current} cannot be examined ({error.strerror})"
+        if st.st_uid not in (0, owner):
+            return f"{current} is owned by uid {st.st_uid}, in the trusted_dir {base} of uid {owner}"
+        if st.st_mode & stat.S_IWOTH and not stat.S_ISLNK(st.st_mode):
+            return f"{current} is writable by every user, in the trusted_dir {base}"
+        if not rest:
+            return None
+        current = os.path.join(current, rest.pop(0))
 
 
 def in_trusted_dir(path: str | os.PathLike[str]) -> bool:
-    """Does ``path``, resolved, lie in a directory of :func:`trust_directories`?"""
+    """Does ``path`` lie in a directory of :func:`trust_directories`, as spelled (up to a
+    ``..``) and as resolved, with nothing on either way that the administrator did not make
+    (:func:`trusted_dir_problem`)? Resolving alone would take a user's link there (or to
+    ``/proc/<pid>/cwd`` of a process there) as the administrator's."""
     if not _trusted or _public_only:
         return False
-    real = os.path.realpath(path)
-    return any(real == base or real.startswith(base.rstrip("/") + "/") for base in _trusted)
+    spelled = absolute(path)
+    parts = spelled.split("/")
+    # As spelled up to the first "..", which the kernel takes after the links before it (the
+    # loader's $ORIGIN/../lib): the resolved path is judged as well.
+    named = "/".join(parts[: parts.index("..")]) if ".." in parts else spelled
+    for candidate in (os.path.normpath(named or "/"), os.path.realpath(spelled)):
+        base = trusted_base(candidate, _trusted)
+        if base is None or trusted_dir_problem(candidate, base) is not None:
+            return False
+    return True
 
 
 def absolute(path: str | os.PathLike[str]) -> str:

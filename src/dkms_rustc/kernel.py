@@ -513,13 +513,33 @@ def _tree_code_problem(
     """
     if listing_problem:
         return listing_problem
-    if is_inside_any(rust_dir, trusted_dirs):
-        return None
+    # What lies in the administrator's trusted_dir is theirs; everything else is walked. The
+    # tree's own directories always: a user's tree whose rust/ links into a trusted_dir is
+    # still the user's (its Makefiles, its scripts/target.json).
     memo: dict[str, object] = {}
     for root in roots:
+        if is_inside_any(root, trusted_dirs):
+            continue
         problem = walk_problem(os.path.realpath(root), directory=True, memo=memo)
         if problem:
             return problem
+    if not is_inside_any(rust_dir, trusted_dirs):
+        problem = _rust_dir_problem(rust_dir, names, trusted_dirs, cache, memo)
+        if problem:
+            return problem
+    if spec is not None and not is_inside_any(spec.path, trusted_dirs):
+        # By its resolved path: the test compile gets a copy; the module build reads this one.
+        problem = walk_problem(os.path.realpath(spec.path), memo=memo)
+        if problem:
+            return problem
+    return None
+
+
+def _rust_dir_problem(
+    rust_dir: Path, names: list[str], trusted_dirs: tuple[Path, ...], cache: Cache, memo: dict[str, object]
+) -> str | None:
+    """Why rustc must not load the crate files of ``rust_dir`` (resolved): it, a crate file in
+    it, or what the loader maps for a proc macro there is not root-only."""
     problem = walk_problem(str(rust_dir), directory=True, memo=memo)
     if problem:
         return problem
@@ -534,11 +554,6 @@ def _tree_code_problem(
             )
             if problem:
                 return problem
-    if spec is not None and not is_inside_any(spec.path, trusted_dirs):
-        # By its resolved path: the test compile gets a copy; the module build reads this one.
-        problem = walk_problem(os.path.realpath(spec.path), memo=memo)
-        if problem:
-            return problem
     return None
 
 

@@ -103,12 +103,16 @@ def _allowed(euid: int | None) -> frozenset[int]:
     return frozenset({0, os.geteuid() if euid is None else euid})
 
 
-def _inside(real: str, directories: Iterable[Path]) -> bool:
-    for trusted in directories:
-        base = os.path.realpath(trusted)
-        if real == base or real.startswith(base.rstrip("/") + "/"):
-            return True
-    return False
+def _trusted_verdict(path: str, directories: Iterable[Path]) -> str | bool | None:
+    """For ``path`` (resolved, or normalised as spelled): False when it lies in none of the
+    administrator's ``directories``; else None when it is theirs, or why it is not after all
+    (someone else may change something there: :func:`dkms_rustc.fileio.trusted_dir_problem`)."""
+    from dkms_rustc.fileio import trusted_base, trusted_dir_problem
+
+    base = trusted_base(path, directories)
+    if base is None:
+        return False
+    return trusted_dir_problem(path, base)
 
 
 def walk_problem(
@@ -268,20 +272,12 @@ def untrusted_reason(
         return f"{path} cannot be examined ({error.strerror})"
     if concrete and real != os.path.abspath(path):
         return f"{path} changed while it was examined (it now resolves to {real})"
-    if _inside(real, trusted_dirs):
-        return None
+    verdict = _trusted_verdict(real, trusted_dirs) if trusted_dirs else False
+    if verdict is not False:
+        return None if verdict is None else str(verdict)
     if not stat.S_ISREG(st.st_mode):
         return f"{real} is not a regular file"
     return walk_problem(real, euid=euid, memo=memo)
-
-
-def _spelled_inside(path: str, directories: Iterable[Path]) -> bool:
-    """``path`` (not resolved) lies in one of ``directories``, as named or as resolved."""
-    for directory in directories:
-        for base in (os.path.normpath(os.path.abspath(directory)), os.path.realpath(directory)):
-            if path == base or path.startswith(base.rstrip("/") + "/"):
-                return True
-    return False
 
 
 def reached_reason(
@@ -308,9 +304,14 @@ def reached_reason(
             spelled = os.path.join(os.getcwd(), spelled)
         if os.path.normpath(spelled) == str(binary):
             return None
-        if trusted and _spelled_inside(os.path.normpath(spelled), trusted):
+        verdict = (
+            _trusted_verdict(os.path.normpath(spelled), trusted)
+            if trusted and ".." not in spelled.split("/")
+            else False
+        )
+        if verdict is None:
             return None
-        problem = walk_problem(spelled, euid=euid, memo=memo)
+        problem = walk_problem(spelled, euid=euid, memo=memo) if verdict is False else str(verdict)
         if problem is None:
             return None
         if first is None:
@@ -358,14 +359,22 @@ def untrusted_libraries_reason(
     directories, files = closure["dirs"], closure["files"]
     assert isinstance(directories, list) and isinstance(files, list)
     for directory in directories:
-        if trusted and _inside(os.path.realpath(directory), trusted):
-            continue
+        if trusted:
+            verdict = _trusted_verdict(os.path.realpath(directory), trusted)
+            if verdict is None:
+                continue
+            if verdict is not False:
+                return f"{verdict} (a directory the dynamic loader searches for {os.path.basename(binary)})"
         problem = _memoized(memo, "dir", directory, euid)
         if problem:
             return f"{problem} (a directory the dynamic loader searches for {os.path.basename(binary)})"
     for path in files:
-        if trusted and _inside(os.path.realpath(path), trusted):
-            continue
+        if trusted:
+            verdict = _trusted_verdict(os.path.realpath(path), trusted)
+            if verdict is None:
+                continue
+            if verdict is not False:
+                return f"{verdict} (the dynamic loader maps it for {os.path.basename(binary)})"
         problem = _memoized(memo, "file", path, euid)
         if problem:
             return f"{problem} (the dynamic loader maps it for {os.path.basename(binary)})"
@@ -433,5 +442,6 @@ def _closure(
 
 
 def is_inside_any(path: Path, directories: Iterable[Path]) -> bool:
-    """True when ``path`` resolves to one of ``directories`` or to something inside one."""
-    return _inside(os.path.realpath(path), directories)
+    """True when ``path`` resolves to one of ``directories`` or to something inside one, and
+    nobody but the administrator could have put it there (:func:`_trusted_verdict`)."""
+    return _trusted_verdict(os.path.realpath(path), directories) is None
