@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import planted
-from conftest import write_config
+from conftest import system_config, write_config
 from dkms_rustc.cli import main
 from dkms_rustc.exitcodes import ExitCode
 
@@ -760,7 +760,8 @@ def test_where_a_users_link_into_proc_leads_is_not_followed(
     """Found by the ninth red team: a user's bin/rustc linked to /proc/<pid>/exe of a process
     not theirs (readlink is refused to them): root resolved it, and named the public file it
     leads to ("on the way to <base>/SECRETNAME/daemon", --json's binary). A search directory
-    whose bin/ is a link to /proc/<pid>/cwd/bin was listed: its names were printed."""
+    whose bin/ is a link to /proc/<pid>/cwd/bin was listed: its names were printed (and, the
+    tenth found, whether it exists decided what was said about it)."""
     pid, _ = process_elsewhere
     home = _users_side(base)
     (home / "tc" / "bin").mkdir(parents=True)
@@ -777,7 +778,7 @@ def test_where_a_users_link_into_proc_leads_is_not_followed(
     data = capsys.readouterr().out
     for name in ("rustc", "bindgen"):
         assert f"not followed: {home / 'tc' / 'bin' / name}: someone else's link" in text.out
-    assert f"not listed: {home / 'tc3' / 'bin'} may be listed only by root" in text.out
+    assert f"not followed: {home / 'tc3' / 'bin'}: someone else's link" in text.out
     for secret in ("SECRETNAME", "SECRETDIR", "HIDDENNAME"):
         assert secret not in text.out + text.err + data
 
@@ -832,3 +833,167 @@ def test_a_public_file_a_users_tree_reaches_through_proc_is_not_read(
     out = capsys.readouterr()
     assert "hiddenrel" not in out.out + out.err
     assert "is reached through a link not every user could follow" in out.out + out.err
+
+
+def _told(out: str, home: Path) -> list[str]:
+    """The lines about ``home``, with its name taken out (to compare two homes' lines)."""
+    return sorted(line.replace(str(home), "HOME") for line in out.splitlines() if str(home) in line)
+
+
+@pytest.mark.parametrize("layout", ["rustup home", "bin directory", "toolchain directory"])
+def test_whether_a_directory_a_user_linked_to_exists_is_not_told(
+    layout: str, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the tenth red team: a user's ``toolchains`` (or ``bin``, or a toolchain
+    directory below a search directory) linked into a 0700 directory was "not listed" when the
+    directory there existed and passed over in silence when it did not. Two users' homes, one
+    linked to an existing directory and one to a missing one, are told alike now."""
+    private = _private_dir(base)
+    (private / "there" / "bin").mkdir(parents=True)
+    told = []
+    for name, target in (("h1", private / "there"), ("h2", private / "missing")):
+        home = base / name
+        home.mkdir()
+        if layout == "rustup home":
+            (home / "toolchains").symlink_to(target)
+        elif layout == "bin directory":
+            (home / "bin").symlink_to(target / "bin")
+        else:
+            (home / "some").mkdir()
+            (home / "toolchain").symlink_to(target)
+        planted.chown_tree(home)
+        conf = write_config(base, f"search = {home}\n")
+        main(["toolchains", "-v", "--config", str(conf)])
+        told.append(_told(capsys.readouterr().out, home))
+    assert told[0] == told[1]
+    assert any("not followed: HOME/" in line for line in told[0]), told[0]
+
+
+def test_a_pin_by_name_does_not_tell_which_of_a_users_links_leads_to_a_compiler(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the tenth red team: ``pin = * 1.95.0`` took the first entry of a user's
+    ``toolchains`` whose ``bin/rustc`` was a file, looked up through the user's links into a
+    0700 directory: the entry the pin named told which link led to an existing file."""
+    private = _private_dir(base)
+    (private / "there" / "bin").mkdir(parents=True)
+    (private / "there" / "bin" / "rustc").write_text("#!/bin/sh\n")
+    home = base / "h"
+    (home / "toolchains").mkdir(parents=True)
+    (home / "toolchains" / "1.95.0-a").symlink_to(private / "missing")
+    (home / "toolchains" / "1.95.0-b").symlink_to(private / "there")
+    planted.chown_tree(home)
+    tree = planted.synthetic_kernel_tree(base / "tree")
+    conf = write_config(base, f"search = {home}\npin = * 1.95.0\n")
+    main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+    out = capsys.readouterr().out
+    assert f"{home / 'toolchains' / '1.95.0-a' / 'bin' / 'rustc'} cannot be used: not followed" in out
+    assert "1.95.0-b" not in out
+
+
+def test_a_pin_does_not_tell_whether_a_users_toolchains_link_leads_anywhere(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Which search directories a pin looks in for rustup toolchains was decided by following a
+    user's ``toolchains`` link into a 0700 directory ("looked in ..." named it only when the
+    directory there existed)."""
+    private = _private_dir(base)
+    (private / "there").mkdir()
+    told = []
+    for name, target in (("h1", private / "there"), ("h2", private / "missing")):
+        home = base / name
+        home.mkdir()
+        (home / "toolchains").symlink_to(target)
+        planted.chown_tree(home)
+        tree = planted.synthetic_kernel_tree(base / f"tree-{name}")
+        conf = write_config(base, f"search = {home}\npin = * 1.95.0\n")
+        main(["check", "--kernel-dir", str(tree), "--config", str(conf)])
+        told.append(_told(capsys.readouterr().out.replace(str(tree), "TREE"), home))
+    assert told[0] == told[1]
+    assert any("not followed" in line for line in told[0]), told[0]
+
+
+def test_an_untrusted_toolchains_library_sources_are_not_looked_for_through_a_users_link(
+    base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the tenth red team: an untrusted toolchain's ``rust_src`` (--json) was found
+    by following its ``lib/rustlib/src/rust/library``, a user's link into a 0700 directory:
+    set when ``core/src/lib.rs`` existed there, null when not. An untrusted toolchain is
+    never used, so its sources are not looked for at all."""
+    import kerneltree
+
+    stable = kerneltree.need("stable")
+    private = _private_dir(base)
+    (private / "there" / "core" / "src").mkdir(parents=True)
+    (private / "there" / "core" / "src" / "lib.rs").write_text("\n")
+    home = base / "h"
+    libcore = kerneltree.sysroot_libcore(stable)
+    marker = base / "MARKER"
+    toolchain = planted.fake_toolchain(home / "tc", stable.version_text, marker, libcore_from=libcore)
+    source = toolchain / "lib" / "rustlib" / "src" / "rust"
+    source.mkdir(parents=True)
+    (source / "library").symlink_to(private / "there")
+    planted.chown_tree(home)
+    conf = write_config(base, f"search = {toolchain}\n")
+    main(["toolchains", "--json", "--config", str(conf)])
+    data = json.loads(capsys.readouterr().out)
+    rustcs = [tool for tool in data["candidates"] if tool["path"].startswith(str(home))]
+    assert rustcs and rustcs[0]["untrusted"], data
+    assert rustcs[0]["version"] == stable.version_text  # read from its public files
+    assert rustcs[0]["rust_src"] is None
+
+
+def test_a_users_link_into_a_private_trusted_dir_is_not_followed(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the tenth red team: what lies in a trusted_dir is read and listed as root's,
+    and that was decided by resolving the path: a user's ``toolchains`` linked into the
+    administrator's trusted_dir in a 0700 directory was listed, its names printed. A trusted
+    directory counts as named by the administrator (and resolved), not reached by a user."""
+    trusted = _private_dir(base) / "tc"
+    (trusted / "SECRETNAME" / "bin").mkdir(parents=True)
+    system_config(base, monkeypatch, f"trusted_dir = {trusted}\n")
+    home = base / "h"
+    home.mkdir()
+    (home / "toolchains").symlink_to(trusted)
+    planted.chown_tree(home)
+    conf = write_config(base, f"search = {home}\nsearch = {trusted.parent}\n")
+    main(["toolchains", "-v", "--config", str(conf)])
+    out = capsys.readouterr()
+    assert f"not followed: {home / 'toolchains'}: someone else's link" in out.out
+    assert "SECRETNAME" not in out.out + out.err
+
+
+def test_a_link_swapped_between_the_judgement_and_the_lookup_tells_nothing(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the tenth red team (4 of 40 runs, by a user's loop renaming links): a link was
+    judged followable while it led to a missing public name, then swapped to a file in a 0700
+    directory before root looked whether a file was there: the candidate was listed. Here the
+    swap happens at that very moment, every time: the candidate is passed over, as when
+    nothing is there."""
+    from dkms_rustc import toolchains
+
+    private = _private_dir(base)
+    (private / "tool").write_text("#!/bin/sh\n")
+    (private / "tool").chmod(0o755)
+    home = base / "h"
+    (home / "tc" / "bin").mkdir(parents=True)
+    link = home / "tc" / "bin" / "rustc-1"
+    link.symlink_to(base / "nothing")  # public, missing
+    (home / "swap").symlink_to(private / "tool")
+    planted.chown_tree(home)
+    followable = toolchains.followable_by_all
+
+    def swapped_after(path: str) -> bool:
+        answer = followable(path)
+        if path == str(link) and (home / "swap").is_symlink():
+            os.replace(home / "swap", link)  # what the user's rename(2) does, at the worst time
+        return answer
+
+    monkeypatch.setattr(toolchains, "followable_by_all", swapped_after)
+    conf = write_config(base, f"search = {home / 'tc'}\n")
+    main(["toolchains", "--json", "-v", "--config", str(conf)])
+    out = capsys.readouterr()
+    assert not (home / "swap").exists()  # the swap happened
+    assert str(link) not in out.out + out.err

@@ -22,7 +22,14 @@ from dkms_rustc.probe import PROBE_TIMEOUT, probe_all, probe_rustc
 from dkms_rustc.proof import PROOF_TIMEOUT, ProofResult, prove
 from dkms_rustc.runner import Deadline
 from dkms_rustc.text import printable
-from dkms_rustc.toolchains import Discovery, Toolchain, default_rustup_homes, discover, resolve_pin_target
+from dkms_rustc.toolchains import (
+    Discovery,
+    Toolchain,
+    default_rustup_homes,
+    discover,
+    resolve_pin_target,
+    unfollowed_reason,
+)
 
 # However many candidates hang, a run costs at most about PROBE_BUDGET (their versions are
 # asked all at once) plus PROOF_BUDGET (test compiles, one candidate after the other).
@@ -99,7 +106,10 @@ def prepare_toolchains(request: Request, settings: Settings, cache: Cache) -> Pr
 def _pin_homes(request: Request, settings: Settings) -> list[Path]:
     homes = [settings.rustup_home] if settings.rustup_home else []
     homes += [
-        directory for directory in (*request.search, *settings.search) if is_dir(directory / "toolchains")
+        directory
+        for directory in (*request.search, *settings.search)
+        # One not followed is kept (then the pin says why): whether it exists is not asked.
+        if unfollowed_reason(directory / "toolchains", {}) or is_dir(directory / "toolchains")
     ]
     if settings.search_defaults or not homes:
         homes += default_rustup_homes(os.environ)

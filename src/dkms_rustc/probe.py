@@ -42,6 +42,10 @@ def _sysroot_of(binary: Path) -> Path:
 
 
 def _rust_src(sysroot: Path, release: str | None) -> Path | None:
+    if public_files_only():
+        # An untrusted toolchain's (never used): whether a user's link there leads to a
+        # file would be told, wherever it leads.
+        return None
     library = sysroot / "lib" / "rustlib" / "src" / "rust" / "library"
     if (library / "core" / "src" / "lib.rs").is_file():
         return library

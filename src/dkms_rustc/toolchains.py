@@ -164,24 +164,28 @@ def _is_linked_proxy(binary: str) -> bool:
         return False
 
 
-def _unfollowed(path: Path, memo: dict[str, object]) -> str | None:
-    """As root, why ``path`` is not followed (None when it may be): someone else chose where
-    it leads (a directory or link on the way is not root-only) and not every user could
-    follow it there (a link to ``/proc/<pid>/exe`` or into a directory they cannot search).
-    Root could resolve it; what it found (that it exists, what it is, where it is, that it is
-    the same file as another) would tell them what they cannot find out themselves."""
+def _chosen_by_others(spelled: str, memo: dict[str, object]) -> bool:
+    """As root: did someone else choose where ``spelled`` (absolute) leads, a directory or
+    link on the way not being root-only (nor in the administrator's trusted_dir)?"""
     if os.geteuid() != 0:
-        return None
+        return False
     from dkms_rustc.trust import walk_problem
 
+    return (
+        walk_problem(spelled, missing_ok=True, memo=memo) is not None
+        and walk_problem(spelled, directory=True, missing_ok=True, memo=memo) is not None  # a pin's
+        and not in_trusted_dir(spelled)
+    )
+
+
+def unfollowed_reason(path: Path, memo: dict[str, object]) -> str | None:
+    """As root, why ``path`` is not followed (None when it may be): someone else chose where
+    it leads (:func:`_chosen_by_others`) and not every user could follow it there (a link to
+    ``/proc/<pid>/exe`` or into a directory they cannot search). Root could resolve it; what
+    it found (that it exists, what it is, where it is, that it is the same file as another)
+    would tell them what they cannot find out themselves."""
     spelled = absolute(path)
-    if (
-        walk_problem(spelled, missing_ok=True, memo=memo) is None
-        or walk_problem(spelled, directory=True, missing_ok=True, memo=memo) is None  # a pin's
-        or followable_by_all(spelled)
-    ):
-        return None
-    if in_trusted_dir(spelled):  # the administrator's, who chose it
+    if followable_by_all(spelled) or not _chosen_by_others(spelled, memo):
         return None
     return (
         f"not followed: {path}: someone else's link or directory on the way leads where not every "
@@ -206,13 +210,19 @@ class _Collector:
                     f"more than {MAX_CANDIDATES} candidates: the rest were not looked at"
                 )
             return
-        unfollowed = _unfollowed(path, self._walked)
+        unfollowed = unfollowed_reason(path, self._walked)
         if unfollowed:
             self.result.evidence.append(unfollowed)
             return
         if not os.path.isfile(path):
             return
         binary = os.path.realpath(path)
+        if not (os.path.isfile(binary) and followable_by_all(binary)) and _chosen_by_others(
+            absolute(path), self._walked
+        ):
+            # Its owner swapped a link while it was looked at (followable then, not now): as
+            # when nothing is there, whatever the lookups in between found.
+            return
         if any(binary.startswith(prefix) for prefix in self._excluded):
             self.result.evidence.append(f"ignored {path}: inside the module's own tree")
             return
@@ -238,9 +248,9 @@ class _Collector:
         if evidence in self.result.evidence:
             return  # the same home reached twice (RUSTUP_HOME, root's, a proxy's)
         self.result.evidence.append(evidence)
-        problem = listing_problem(toolchains) if is_dir(toolchains) else None
+        problem = self._unlisted(toolchains)
         if problem:
-            self.result.evidence.append(f"not listed: {problem}")
+            self.result.evidence.append(problem)
             return
         try:
             names = sorted(os.listdir(toolchains))
@@ -255,10 +265,20 @@ class _Collector:
             self.add(CandidateKind.RUSTC, toolchains / name / "bin" / "rustc", f"{origin} {home}", name)
             self.add(CandidateKind.BINDGEN, toolchains / name / "bin" / "bindgen", f"{origin} {home}", name)
 
-    def bin_dir(self, directory: Path, origin: str) -> None:
+    def _unlisted(self, directory: Path) -> str | None:
+        """Why ``directory`` is not looked into (None: it is, when it exists). Whether it may be
+        followed is asked first: where it leads is not looked at otherwise, not even whether
+        it exists."""
+        unfollowed = unfollowed_reason(directory, self._walked)
+        if unfollowed:
+            return unfollowed
         problem = listing_problem(directory) if is_dir(directory) else None
+        return f"not listed: {problem}" if problem else None
+
+    def bin_dir(self, directory: Path, origin: str) -> None:
+        problem = self._unlisted(directory)
         if problem:
-            self.result.evidence.append(f"not listed: {problem}")
+            self.result.evidence.append(problem)
             return
         for pattern, kind in (
             ("rustc", CandidateKind.RUSTC),
@@ -274,6 +294,13 @@ class _Collector:
         """A rustup home, a toolchain directory (with bin/), a bin directory, or a directory
         holding toolchain directories (``/opt`` with kernel.org's unpacked
         ``llvm-<ver>-rust-<ver>-<arch>/`` trees, or several unpacked standalone installs)."""
+        # Whether each path may be followed is asked before anything is looked up through it:
+        # otherwise which branch is taken would tell whether something exists where it leads.
+        for path in (directory, directory / "toolchains", directory / "bin"):
+            unfollowed = unfollowed_reason(path, self._walked)
+            if unfollowed:
+                self.result.evidence.append(unfollowed)
+                return
         if is_dir(directory / "toolchains"):
             self.rustup_home(directory, origin)
         elif is_dir(directory / "bin"):
@@ -283,9 +310,23 @@ class _Collector:
         elif problem := listing_problem(directory):
             self.result.evidence.append(f"not listed: {problem}")
         else:
-            pattern = os.path.join(glob.escape(str(directory)), "*", "bin")
-            for bin_dir in sorted(glob.glob(pattern))[:_MAX_TOOLCHAIN_DIRS]:
-                self.bin_dir(Path(bin_dir), origin)
+            try:
+                entries = sorted(name for name in os.listdir(directory) if not name.startswith("."))
+            except OSError:
+                return
+            taken = 0
+            for name in entries:
+                bin_dir = directory / name / "bin"
+                unfollowed = unfollowed_reason(bin_dir, self._walked)
+                if unfollowed:
+                    self.result.evidence.append(unfollowed)
+                elif is_dir(bin_dir):
+                    self.bin_dir(bin_dir, origin)
+                else:
+                    continue
+                taken += 1
+                if taken == _MAX_TOOLCHAIN_DIRS:
+                    break
 
 
 def discover(
@@ -345,7 +386,7 @@ def resolve_pin_target(
     origin = "pin"
     if target.startswith("/"):
         path = Path(target)
-        unfollowed = _unfollowed(path, {})
+        unfollowed = unfollowed_reason(path, {})
         if unfollowed:
             return None, unfollowed
         if is_dir(path):
@@ -360,18 +401,19 @@ def resolve_pin_target(
         for home in homes:
             toolchains = home / "toolchains"
             exact = toolchains / target / "bin" / "rustc"
-            if is_file(exact) or _unfollowed(exact, {}):  # then add() says why
+            if unfollowed_reason(exact, {}) or is_file(exact):  # then add() says why
                 candidates.append(exact)
                 continue
             try:
                 names = [] if listing_problem(toolchains) else sorted(os.listdir(toolchains))
             except OSError:
                 continue
-            candidates += [
-                toolchains / entry / "bin" / "rustc"
-                for entry in names
-                if entry.startswith(target + "-") and is_file(toolchains / entry / "bin" / "rustc")
-            ][:1]
+            for entry in names:
+                prefixed = toolchains / entry / "bin" / "rustc"
+                # One not followed is taken as it is (add() says why), whatever lies there.
+                if entry.startswith(target + "-") and (unfollowed_reason(prefixed, {}) or is_file(prefixed)):
+                    candidates.append(prefixed)
+                    break
         if not candidates:
             looked = ", ".join(str(home) for home in homes) or "no rustup home"
             return None, f"no rustup toolchain named {target} is installed (looked in {looked})"
