@@ -361,6 +361,23 @@ def test_a_users_tree_whose_rust_links_into_a_trusted_dir_is_still_the_users(
     assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])
 
 
+def test_roots_tree_reached_through_a_users_link_is_the_users_choice(
+    kernel_trees: dict[str, Path], base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the eleventh red team: a user's link to root's tree was judged by where it led
+    only: the test compile ran, and no warning said that the user chooses the tree the module
+    build runs (they may point the link at their own before kbuild follows it)."""
+    home = base / "h"
+    home.mkdir()
+    (home / "klink").symlink_to(_copy_tree(kernel_trees["stable"], base / "tree"))  # root's, public
+    planted.chown_tree(home)
+    code, data = check_json(capsys, "--kernel-dir", str(home / "klink"), "--config", str(write_config(base)),
+                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
+    assert code == 0, messages_text(data)
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
+    assert f"not root-only ({home} is owned by uid {UID}" in "\n".join(data["warnings"])
+
+
 def test_a_sticky_rust_dir_others_can_add_to_gets_no_test_compile(
     kernel_trees: dict[str, Path], base: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import planted
 from dkms_rustc.fileio import trusted_dir_problem
 from dkms_rustc.trust import reached_reason, untrusted_reason
 
@@ -263,6 +264,17 @@ def test_a_users_link_in_roots_directory_is_the_users_choice(root_dir: Path) -> 
     assert "is a symbolic link owned by uid 1000" in (reached_reason([link], binary, euid=0) or "")
 
 
+def _has_private_group(uid: int) -> bool:
+    import grp
+    import pwd
+
+    try:
+        user = pwd.getpwuid(uid)
+        return grp.getgrgid(user.pw_gid).gr_name == user.pw_name
+    except KeyError:
+        return False
+
+
 @needs_root
 @pytest.mark.parametrize(
     ("case", "expected"),
@@ -272,31 +284,74 @@ def test_a_users_link_in_roots_directory_is_the_users_choice(root_dir: Path) -> 
         ("a directory all may write", "is writable by every user, in the trusted_dir"),
         ("a sticky directory all may write", "is writable by every user, in the trusted_dir"),
         ("another user's directory", "is owned by uid 1001, in the trusted_dir"),
+        ("a directory another group may write", "is writable by group 1001, in the trusted_dir"),
+        (
+            "a directory the owner's own group may write",
+            None if _has_private_group(1000) else "is writable by group 1000, in the trusted_dir",
+        ),
+        ("a file an access control list lets another user write", "is writable by uid 1001 (an access"),
         ("a parent anyone may rename in", "above the trusted_dir"),
+        ("a parent another user owns", "parent, on the way to the trusted_dir"),
+        ("a sticky parent, where anyone may create it", "above the trusted_dir"),
+        ("a missing trusted_dir", "missing cannot be examined (No such file"),
     ],
 )
 def test_a_trusted_dir_trusts_its_owner_not_whoever_its_owner_let_in(
     case: str, expected: str | None, root_dir: Path
 ) -> None:
-    """What the administrator's trusted_dir covers (tenth red team: a 1777 directory there
-    let anyone plant a compiler root ran). Owned by uid 1000, as a builder's home would be."""
+    """What the administrator's trusted_dir covers: the tenth red team planted a compiler
+    root ran in a 1777 directory there, the eleventh through a group-writable file, an access
+    control list, a parent another user owned (who may put another directory in its place)
+    and a missing trusted_dir in /tmp (anyone may create it). Owned by uid 1000, as a
+    builder's home would be; whose group is uid 1000's own depends on the machine's users."""
     parent = root_dir / "parent"
     parent.mkdir(mode=0o755)
     trusted = parent / "trusted"
     path = _binary(trusted / "tc" / "bin")
-    os.chown(trusted, 1000, 1000)
-    for item in (trusted / "tc", trusted / "tc" / "bin", path):
+    for item in (trusted, trusted / "tc", trusted / "tc" / "bin", path):
         os.chown(item, 1000, 1000)
     if case == "the owner's missing directory":
         path = trusted / "tc" / "lib" / "glibc-hwcaps"
-    elif case.startswith("a directory") or case.startswith("a sticky"):
+    elif case.startswith("a directory all") or case.startswith("a sticky directory"):
         (trusted / "tc").chmod(0o1777 if "sticky" in case else 0o777)
     elif case == "another user's directory":
         os.chown(trusted / "tc", 1001, 1001)
+    elif case == "a directory another group may write":
+        os.chown(trusted / "tc", 1000, 1001)
+        (trusted / "tc").chmod(0o775)
+    elif case == "a directory the owner's own group may write":
+        (trusted / "tc").chmod(0o775)
+    elif case.startswith("a file an access control list"):
+        os.setxattr(path, "system.posix_acl_access", planted.posix_acl_granting_write(1001))
     elif case == "a parent anyone may rename in":
         parent.chmod(0o777)
-    if case == "the owner's missing directory":  # a directory the loader would search
+    elif case == "a parent another user owns":
+        os.chown(parent, 1001, 1001)
+    elif case.startswith("a sticky parent"):
+        parent.chmod(0o1777)
+    elif case == "a missing trusted_dir":
+        trusted = parent / "missing"
+        path = trusted / "tc" / "bin" / "rustc"
+    if "missing" in case:  # a directory the loader would search; a trusted_dir not there
         problem = trusted_dir_problem(str(path), str(trusted))
     else:
         problem = untrusted_reason(path, euid=0, trusted_dirs=(trusted,))
-    assert (problem is None) if expected is None else (expected in (problem or "")), problem
+    if expected is None:
+        assert problem is None
+    else:
+        assert expected in (problem or ""), problem
+
+
+def test_a_group_that_is_another_users_primary_group_is_not_private(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the twelfth red team: a user private group was taken for its owner's alone by
+    its member list, which does not name the users whose primary group it is (useradd -g).
+    Root's group, here, with such a user added to the user database."""
+    import pwd
+
+    from dkms_rustc import fileio
+
+    assert fileio._private_group(0, 0)  # root's own group, as Debian makes it
+    entries = pwd.getpwall()
+    other = pwd.struct_passwd(("bob", "x", 1234, 0, "", "/home/bob", "/bin/sh"))
+    monkeypatch.setattr(pwd, "getpwall", lambda: [*entries, other])
+    assert not fileio._private_group(0, 0)

@@ -80,27 +80,24 @@ def trusted_base(path: str, directories: Iterable[str | os.PathLike[str]]) -> st
 
 def trusted_dir_problem(path: str, base: str) -> str | None:
     """Why ``path`` (in the trusted directory ``base``, spelled from it: normalised or
-    resolved) is not the administrator's after all (None when it is): ``base`` or a directory
-    above it may be renamed by anyone (writable by all, not sticky), or ``base``, or anything
-    below it on the way to ``path``, is writable by every user or owned by someone other than
-    root and the owner of ``base``. A trusted directory trusts its owner, not whoever its
-    owner let in. Where the way ends at a missing name, only what was judged above it could
-    create it (a library directory the loader would search)."""
-    parent = os.path.dirname(base)
-    while True:
-        try:
-            st = os.stat(parent)
-        except OSError as error:
-            return f"{parent} cannot be examined ({error.strerror})"
-        if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
-            return f"{parent}, above the trusted_dir {base}, is writable by every user"
-        if parent == "/":
-            break
-        parent = os.path.dirname(parent)
+    resolved) is not the administrator's after all (None when it is). A trusted directory
+    trusts its owner (and root), not whoever its owner let in, nor whoever could put another
+    directory in its place: every directory above ``base`` (as named and as resolved) must be
+    root's or the owner's and writable by nobody else (in a sticky directory such as ``/tmp``
+    the entry below must be root's: anyone may create a missing name there); ``base`` must
+    exist; and ``base`` and everything below it on the way to ``path`` must be the owner's or
+    root's and writable by nobody else (:func:`_others_may_write`). Where the way ends at a
+    missing name, only what was judged above it could create it (a library directory the
+    loader would search)."""
+    real_base = os.path.realpath(base)
     try:
-        owner = os.stat(base).st_uid
+        owner = os.stat(real_base).st_uid
     except OSError as error:
         return f"the trusted_dir {base} cannot be examined ({error.strerror})"
+    for spelled in dict.fromkeys((os.path.normpath(base), real_base)):
+        problem = _above_trusted_problem(spelled, base, owner)
+        if problem:
+            return problem
     current = base
     rest = [part for part in path[len(base) :].split("/") if part]
     while True:
@@ -112,11 +109,85 @@ def trusted_dir_problem(path: str, base: str) -> str | None:
             return f"{current} cannot be examined ({error.strerror})"
         if st.st_uid not in (0, owner):
             return f"{current} is owned by uid {st.st_uid}, in the trusted_dir {base} of uid {owner}"
-        if st.st_mode & stat.S_IWOTH and not stat.S_ISLNK(st.st_mode):
-            return f"{current} is writable by every user, in the trusted_dir {base}"
+        writers = _others_may_write(current, st, owner)
+        if writers:
+            return f"{current} {writers}, in the trusted_dir {base}"
         if not rest:
             return None
         current = os.path.join(current, rest.pop(0))
+
+
+def _above_trusted_problem(spelled: str, base: str, owner: int) -> str | None:
+    """Why someone else could put another directory at ``spelled`` (``base`` as named or
+    resolved), judged from ``/`` down, links on the way included (None: nobody could)."""
+    current = "/"
+    for name in [part for part in spelled.split("/") if part]:
+        entry = os.path.join(current, name)
+        try:
+            st = os.stat(current)
+            entry_st = os.lstat(entry)
+        except OSError as error:
+            return f"{entry}, on the way to the trusted_dir {base}, cannot be examined ({error.strerror})"
+        if st.st_uid not in (0, owner):
+            return f"{current}, above the trusted_dir {base}, is owned by uid {st.st_uid}"
+        writers = _others_may_write(current, st, owner)
+        if writers and not (st.st_mode & stat.S_ISVTX and entry_st.st_uid == 0):
+            return f"{current}, above the trusted_dir {base}, {writers}"
+        if entry_st.st_uid not in (0, owner):
+            return f"{entry}, on the way to the trusted_dir {base}, is owned by uid {entry_st.st_uid}"
+        current = entry
+    return None
+
+
+def _others_may_write(path: str, st: os.stat_result, owner: int) -> str | None:
+    """Who besides ``owner`` and root may write ``path`` (a symbolic link: nobody), as a
+    clause: every user, a group that is not the owner's own (a user private group, as
+    Fedora's and RHEL's umask 002 leaves writable), or an access control list's user or group
+    entry; None when nobody."""
+    if stat.S_ISLNK(st.st_mode):
+        return None
+    if st.st_mode & stat.S_IWOTH:
+        return "is writable by every user"
+    try:
+        data: bytes | None = os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+    except OSError:
+        data = None
+    if data is None:
+        if st.st_mode & stat.S_IWGRP and not _private_group(st.st_gid, owner):
+            return f"is writable by group {st.st_gid}"
+        return None
+    if len(data) < 4 or (len(data) - 4) % 8:
+        return "has an access control list that cannot be read"
+    entries = acl_entries(data)
+    mask = next((perm for tag, perm, _ in entries if tag == _ACL_MASK), 7)
+    for tag, perm, ident in entries:
+        if not perm & mask & 2:
+            continue
+        if tag == _ACL_USER and ident not in (0, owner):
+            return f"is writable by uid {ident} (an access control list)"
+        if tag == _ACL_GROUP and not _private_group(ident, owner):
+            return f"is writable by group {ident} (an access control list)"
+        if tag == _ACL_GROUP_OBJ and not _private_group(st.st_gid, owner):
+            return f"is writable by group {st.st_gid}"
+    return None
+
+
+def _private_group(gid: int, uid: int) -> bool:
+    """Is ``gid`` the user private group of ``uid`` (its primary group, of the same name, with
+    no other member: listed, or with it as their primary group)? Groups granted at login
+    (pam_group) are not seen: such a setup should not make a trusted_dir group-writable."""
+    import grp  # only a trusted_dir's group-writable entries get here
+    import pwd
+
+    try:
+        user = pwd.getpwuid(uid)
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return False
+    if user.pw_gid != gid or group.gr_name != user.pw_name or any(m != user.pw_name for m in group.gr_mem):
+        return False
+    # gr_mem does not list the users whose primary group it is (useradd -g alice bob).
+    return all(other.pw_gid != gid or other.pw_uid == uid for other in pwd.getpwall())
 
 
 def in_trusted_dir(path: str | os.PathLike[str]) -> bool:
@@ -344,8 +415,33 @@ def readable_by_all(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")  # what was opened, not what the name says now
     except OSError:
-        real = os.path.realpath(path)
+        real = os.path.realpath(path)  # no /proc
+    else:
+        if not names_opened(real, fd):
+            return False
     return real.startswith("/") and _searchable_by_all(os.path.dirname(real))
+
+
+def opened_path(fd: int) -> str | None:
+    """The path of what is open on ``fd`` (``/proc/self/fd``), or None when that path names
+    something else here (:func:`names_opened`) or cannot be read."""
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return real if names_opened(real, fd) else None
+
+
+def names_opened(real: str, fd: int) -> bool:
+    """Does ``real`` (read from ``/proc/self/fd``) name, in this process's mount namespace,
+    what is open on ``fd``? Not when it was opened through ``/proc/<pid>/root`` of a process
+    in another namespace (a user's own, from ``unshare -Urm``: the path is theirs to shape,
+    and here names a directory of their choosing), nor when it was deleted or moved since."""
+    try:
+        now, opened = os.stat(real), os.fstat(fd)
+    except (OSError, ValueError):
+        return False
+    return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _disclosure_problem(fd: int, st: os.stat_result, path: str | os.PathLike[str]) -> str | None:

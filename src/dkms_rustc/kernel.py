@@ -34,7 +34,7 @@ from dkms_rustc.fileio import (
     listing_problem as private_listing,
 )
 from dkms_rustc.rmeta import MetadataError, read_rmeta_version
-from dkms_rustc.trust import is_inside_any, untrusted_libraries_reason, walk_problem
+from dkms_rustc.trust import is_inside_any, is_named_inside_any, untrusted_libraries_reason, walk_problem
 from dkms_rustc.versions import kbuild_version_text, release_numbers
 
 # Minimum tool versions by kernel (scripts/min-tool-version.sh), for trees that lack the script.
@@ -492,6 +492,7 @@ def _target_triple(roots: tuple[Path, ...], target_spec: Path | None, arch: str 
 
 
 def _tree_code_problem(
+    tree: Path,
     roots: tuple[Path, ...],
     rust_dir: Path,
     names: list[str],
@@ -517,6 +518,12 @@ def _tree_code_problem(
     # tree's own directories always: a user's tree whose rust/ links into a trusted_dir is
     # still the user's (its Makefiles, its scripts/target.json).
     memo: dict[str, object] = {}
+    if not is_named_inside_any(tree, trusted_dirs):
+        # As given, too: through a user's link to root's tree, the user chooses the tree the
+        # module build will run (they may point it at their own before kbuild runs).
+        problem = walk_problem(absolute(tree), directory=True, memo=memo)
+        if problem:
+            return problem
     for root in roots:
         if is_inside_any(root, trusted_dirs):
             continue
@@ -681,7 +688,9 @@ def _read_tree(
     spec = _target_spec(roots, notes)
     code_problem: str | None = None
     if rust_dir is not None and rust_enabled and any(artifact.compiler for artifact in artifacts):
-        code_problem = _tree_code_problem(roots, rust_dir, names, listing_problem, spec, trusted_dirs, cache)
+        code_problem = _tree_code_problem(
+            tree, roots, rust_dir, names, listing_problem, spec, trusted_dirs, cache
+        )
         if code_problem:
             notes.append(_code_note(tree, code_problem))
     return KernelRust(

@@ -445,3 +445,15 @@ def is_inside_any(path: Path, directories: Iterable[Path]) -> bool:
     """True when ``path`` resolves to one of ``directories`` or to something inside one, and
     nobody but the administrator could have put it there (:func:`_trusted_verdict`)."""
     return _trusted_verdict(os.path.realpath(path), directories) is None
+
+
+def is_named_inside_any(path: Path, directories: Iterable[Path]) -> bool:
+    """True when ``path`` as spelled (absolute, with no ``..``) lies in one of ``directories``
+    and nobody but the administrator could have put it there: a user's link into a trusted
+    directory is not."""
+    from dkms_rustc.fileio import absolute
+
+    spelled = absolute(path)
+    if ".." in spelled.split("/"):
+        return False
+    return _trusted_verdict(os.path.normpath(spelled), directories) is None
