@@ -972,7 +972,7 @@ def test_a_link_swapped_between_the_judgement_and_the_lookup_tells_nothing(
     directory before root looked whether a file was there: the candidate was listed. Here the
     swap happens at that very moment, every time: the candidate is passed over, as when
     nothing is there."""
-    from dkms_rustc import toolchains
+    from dkms_rustc import fileio
 
     private = _private_dir(base)
     (private / "tool").write_text("#!/bin/sh\n")
@@ -983,7 +983,7 @@ def test_a_link_swapped_between_the_judgement_and_the_lookup_tells_nothing(
     link.symlink_to(base / "nothing")  # public, missing
     (home / "swap").symlink_to(private / "tool")
     planted.chown_tree(home)
-    followable = toolchains.followable_by_all
+    followable = fileio.followable_by_all
 
     def swapped_after(path: str) -> bool:
         answer = followable(path)
@@ -991,9 +991,140 @@ def test_a_link_swapped_between_the_judgement_and_the_lookup_tells_nothing(
             os.replace(home / "swap", link)  # what the user's rename(2) does, at the worst time
         return answer
 
-    monkeypatch.setattr(toolchains, "followable_by_all", swapped_after)
+    monkeypatch.setattr("dkms_rustc.toolchains.followable_by_all", swapped_after)
     conf = write_config(base, f"search = {home / 'tc'}\n")
     main(["toolchains", "--json", "-v", "--config", str(conf)])
     out = capsys.readouterr()
     assert not (home / "swap").exists()  # the swap happened
     assert str(link) not in out.out + out.err
+
+
+def test_a_directory_swapped_between_the_judgement_and_the_listing_is_not_listed(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the eleventh red team (2 of 300 runs, a user's loop exchanging two links):
+    ``~/.rustup/toolchains`` was judged while it led to a public directory and listed after
+    it was swapped to a 0700 one, whose names were printed. Here the swap happens right after
+    the judgement, every time: what was opened is judged, and nothing is listed."""
+    from dkms_rustc import fileio
+
+    (_private_dir(base) / "SECRETNAME" / "bin").mkdir(parents=True)
+    (base / "public" / "pubname" / "bin").mkdir(parents=True)
+    home = base / "h"
+    home.mkdir()
+    (home / "toolchains").symlink_to(base / "public")
+    (home / "swap").symlink_to(base / "private")
+    planted.chown_tree(home)
+    judged = fileio.listing_problem
+
+    def swapped_after(directory: Path, *args: object, **kwargs: object) -> str | None:
+        answer = judged(directory, *args, **kwargs)  # type: ignore[arg-type]
+        if directory == home / "toolchains" and (home / "swap").is_symlink():
+            os.replace(home / "swap", home / "toolchains")
+        return answer
+
+    monkeypatch.setattr("dkms_rustc.toolchains.listing_problem", swapped_after)
+    conf = write_config(base, f"search = {home}\n")
+    main(["toolchains", "-v", "--config", str(conf)])
+    out = capsys.readouterr()
+    assert not (home / "swap").exists()  # the swap happened
+    assert "SECRETNAME" not in out.out + out.err
+
+
+def test_a_link_swapped_before_a_search_directory_is_looked_into_tells_nothing(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the eleventh red team (20 of 60 runs against 6 of 60, a user's loop exchanging
+    links): a search directory's ``toolchains`` was judged followable while it led to a
+    missing public name, then swapped into a 0700 directory before root looked whether it was
+    a directory: which way the search went told whether it existed there. Here the swap
+    happens right after the judgement, every time, for a target that exists and for one that
+    does not: both are told alike."""
+    from dkms_rustc import toolchains
+
+    private = _private_dir(base)
+    (private / "there").mkdir()
+    judged = toolchains.unfollowed_reason
+    homes = {}
+    for name, target in (("h1", private / "there"), ("h2", private / "missing")):
+        home = base / name
+        home.mkdir()
+        (home / "toolchains").symlink_to(base / "nothing")  # public, missing
+        (home / "swap").symlink_to(target)
+        planted.chown_tree(home)
+        homes[home / "toolchains"] = home / "swap"
+
+    def swapped_after(path: Path, memo: dict[str, object]) -> str | None:
+        answer = judged(path, memo)
+        swap = homes.get(path)
+        if swap is not None and swap.is_symlink():
+            os.replace(swap, path)
+        return answer
+
+    monkeypatch.setattr("dkms_rustc.toolchains.unfollowed_reason", swapped_after)
+    told = []
+    for home in (base / "h1", base / "h2"):
+        conf = write_config(base, f"search = {home}\n")
+        main(["toolchains", "-v", "--config", str(conf)])
+        told.append(_told(capsys.readouterr().out, home))
+        assert not (home / "swap").is_symlink()  # the swap happened
+    assert told[0] == told[1]
+
+
+def test_a_descriptors_path_that_names_something_else_here_is_not_believed(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the twelfth red team: what root opened was judged by its /proc/self/fd path.
+    Opened through /proc/<pid>/root of a process in a user's own mount namespace (unshare
+    -Urm, with / bound under their home), root's /root reads back as ``/home/<user>/r/root``,
+    which in root's namespace is a public directory of theirs: /root's names were printed.
+    Here the link is swapped after the judgement (as the red team raced it) and the kernel's
+    answer for the descriptor is what that namespace made it say."""
+    from dkms_rustc import fileio
+
+    (_private_dir(base) / "SECRETNAME" / "bin").mkdir(parents=True)
+    (base / "public").mkdir()
+    home = base / "h"
+    home.mkdir()
+    (home / "toolchains").symlink_to(base / "public")
+    (home / "swap").symlink_to(base / "private")
+    planted.chown_tree(home)
+    judged, readlink = fileio.listing_problem, os.readlink
+
+    def swapped_after(directory: Path, *args: object, **kwargs: object) -> str | None:
+        answer = judged(directory, *args, **kwargs)  # type: ignore[arg-type]
+        if directory == home / "toolchains" and (home / "swap").is_symlink():
+            os.replace(home / "swap", home / "toolchains")
+        return answer
+
+    def as_that_namespace_says(path: str | os.PathLike[str], *args: object, **kwargs: object) -> str:
+        if str(path).startswith("/proc/self/fd/") and readlink(path) == str(base / "private"):
+            return str(base / "public")
+        return readlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("dkms_rustc.toolchains.listing_problem", swapped_after)
+    monkeypatch.setattr(os, "readlink", as_that_namespace_says)
+    conf = write_config(base, f"search = {home}\n")
+    main(["toolchains", "-v", "--config", str(conf)])
+    out = capsys.readouterr()
+    assert not (home / "swap").exists()  # the swap happened
+    assert "SECRETNAME" not in out.out + out.err
+
+
+def test_a_descriptors_path_is_believed_for_what_it_names(base: Path) -> None:
+    """fileio.names_opened: the path read back names what is open (also after a rename:
+    the kernel reports the new name), and not another directory or a deleted one."""
+    from dkms_rustc.fileio import names_opened, opened_path
+
+    (base / "a").mkdir()
+    (base / "b").mkdir()
+    fd = os.open(base / "a", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert opened_path(fd) == str(base / "a")
+        assert not names_opened(str(base / "b"), fd)
+        os.rename(base / "a", base / "moved")
+        assert opened_path(fd) == str(base / "moved")
+        os.rmdir(base / "moved")
+        assert opened_path(fd) is None  # "<path> (deleted)"
+    finally:
+        os.close(fd)

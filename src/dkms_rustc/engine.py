@@ -14,7 +14,6 @@ from dkms_rustc import fixes, hints
 from dkms_rustc.cache import Cache
 from dkms_rustc.config import Settings, applicable_pin
 from dkms_rustc.decision import Reason, Verdict
-from dkms_rustc.fileio import is_dir
 from dkms_rustc.kconfig import ConfigError
 from dkms_rustc.kernel import KernelRust, KernelTreeError, build_dir_for_release, read_kernel
 from dkms_rustc.kernel import is_kernel_release as kernel_release_shape
@@ -27,8 +26,8 @@ from dkms_rustc.toolchains import (
     Toolchain,
     default_rustup_homes,
     discover,
+    is_rustup_home,
     resolve_pin_target,
-    unfollowed_reason,
 )
 
 # However many candidates hang, a run costs at most about PROBE_BUDGET (their versions are
@@ -105,12 +104,7 @@ def prepare_toolchains(request: Request, settings: Settings, cache: Cache) -> Pr
 
 def _pin_homes(request: Request, settings: Settings) -> list[Path]:
     homes = [settings.rustup_home] if settings.rustup_home else []
-    homes += [
-        directory
-        for directory in (*request.search, *settings.search)
-        # One not followed is kept (then the pin says why): whether it exists is not asked.
-        if unfollowed_reason(directory / "toolchains", {}) or is_dir(directory / "toolchains")
-    ]
+    homes += [directory for directory in (*request.search, *settings.search) if is_rustup_home(directory)]
     if settings.search_defaults or not homes:
         homes += default_rustup_homes(os.environ)
     return list(dict.fromkeys(homes))

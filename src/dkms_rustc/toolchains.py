@@ -13,17 +13,28 @@ compiler in a Nix store is listed but never used (:func:`refusal`).
 from __future__ import annotations
 
 import enum
+import fnmatch
 import glob
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dkms_rustc.fileio import absolute, followable_by_all, in_trusted_dir, is_dir, is_file, listing_problem
+from dkms_rustc.fileio import (
+    absolute,
+    followable_by_all,
+    in_trusted_dir,
+    is_dir,
+    is_file,
+    listable_by_all,
+    listing_problem,
+    opened_path,
+)
 from dkms_rustc.runner import MINIMAL_PATH
 
 _PROXY_NAMES = frozenset({"rustup", "rustup-init"})
 _TOOL_NAMES = ("rustc*", "bindgen*")
+_O_PATH = getattr(os, "O_PATH", os.O_RDONLY)  # Linux: a descriptor that reads nothing
 _MAX_TOOLCHAIN_DIRS = 200  # toolchain directories looked at below one search directory
 _DISTRIBUTION_RUSTC_GLOBS = (
     "/usr/bin/rustc",  # Debian, Fedora, RHEL, openSUSE, Arch; Gentoo's eselect-rust link
@@ -193,6 +204,49 @@ def unfollowed_reason(path: Path, memo: dict[str, object]) -> str | None:
     )
 
 
+def _is_followed_dir(path: Path, memo: dict[str, object]) -> bool:
+    """Is ``path`` a directory? Looked up once: where others chose where it leads, only a
+    directory every user could reach counts (judged by the descriptor's own path), so neither
+    a private directory's existence nor a link swapped meanwhile decides the answer."""
+    try:
+        fd = os.open(path, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if _chosen_by_others(absolute(path), memo):
+            opened = opened_path(fd)
+            return opened is not None and followable_by_all(opened)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _listed(directory: Path, memo: dict[str, object]) -> list[str] | None:
+    """The names in ``directory`` (judged listable before, by its path), as opened: a path
+    others chose is listed only when what was opened is a directory every user could list
+    anyway (judged by the descriptor's own path), so a link swapped after the judgement leads
+    nowhere. None when it cannot be listed."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if _chosen_by_others(absolute(directory), memo):
+            opened = opened_path(fd)
+            if opened is None or not (listable_by_all(opened) and followable_by_all(opened)):
+                return None
+        from dkms_rustc import warm  # loaded already: the command line starts with it
+
+        warm.listed(directory)  # a replay checks it by its path, as a listing by path would be
+        return sorted(os.listdir(fd))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 class _Collector:
     def __init__(self, excluded: tuple[Path, ...]) -> None:
         self.result = Discovery()
@@ -252,9 +306,8 @@ class _Collector:
         if problem:
             self.result.evidence.append(problem)
             return
-        try:
-            names = sorted(os.listdir(toolchains))
-        except OSError:
+        names = _listed(toolchains, self._walked)
+        if names is None:
             return
         if len(names) > MAX_PER_PLACE:
             self.result.evidence.append(
@@ -272,7 +325,7 @@ class _Collector:
         unfollowed = unfollowed_reason(directory, self._walked)
         if unfollowed:
             return unfollowed
-        problem = listing_problem(directory) if is_dir(directory) else None
+        problem = listing_problem(directory) if _is_followed_dir(directory, self._walked) else None
         return f"not listed: {problem}" if problem else None
 
     def bin_dir(self, directory: Path, origin: str) -> None:
@@ -280,15 +333,16 @@ class _Collector:
         if problem:
             self.result.evidence.append(problem)
             return
+        names = _listed(directory, self._walked) or []
         for pattern, kind in (
             ("rustc", CandidateKind.RUSTC),
             ("rustc-[0-9]*", CandidateKind.RUSTC),
             ("bindgen", CandidateKind.BINDGEN),
             ("bindgen-[0-9]*", CandidateKind.BINDGEN),
         ):
-            paths = sorted(glob.glob(os.path.join(glob.escape(str(directory)), pattern)))
-            for path in paths[:MAX_PER_PLACE]:
-                self.add(kind, Path(path), origin)
+            matching = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+            for name in matching[:MAX_PER_PLACE]:
+                self.add(kind, directory / name, origin)
 
     def search_dir(self, directory: Path, origin: str) -> None:
         """A rustup home, a toolchain directory (with bin/), a bin directory, or a directory
@@ -301,26 +355,27 @@ class _Collector:
             if unfollowed:
                 self.result.evidence.append(unfollowed)
                 return
-        if is_dir(directory / "toolchains"):
+        if _is_followed_dir(directory / "toolchains", self._walked):
             self.rustup_home(directory, origin)
-        elif is_dir(directory / "bin"):
+        elif _is_followed_dir(directory / "bin", self._walked):
             self.bin_dir(directory / "bin", origin)
-        elif any(glob.glob(os.path.join(glob.escape(str(directory)), name)) for name in _TOOL_NAMES):
-            self.bin_dir(directory, origin)
         elif problem := listing_problem(directory):
             self.result.evidence.append(f"not listed: {problem}")
         else:
-            try:
-                entries = sorted(name for name in os.listdir(directory) if not name.startswith("."))
-            except OSError:
+            names = _listed(directory, self._walked)
+            if names is None:
                 return
+            if any(fnmatch.fnmatchcase(name, pattern) for name in names for pattern in _TOOL_NAMES):
+                self.bin_dir(directory, origin)
+                return
+            entries = [name for name in names if not name.startswith(".")]
             taken = 0
             for name in entries:
                 bin_dir = directory / name / "bin"
                 unfollowed = unfollowed_reason(bin_dir, self._walked)
                 if unfollowed:
                     self.result.evidence.append(unfollowed)
-                elif is_dir(bin_dir):
+                elif _is_followed_dir(bin_dir, self._walked):
                     self.bin_dir(bin_dir, origin)
                 else:
                     continue
@@ -405,7 +460,7 @@ def resolve_pin_target(
                 candidates.append(exact)
                 continue
             try:
-                names = [] if listing_problem(toolchains) else sorted(os.listdir(toolchains))
+                names = [] if listing_problem(toolchains) else (_listed(toolchains, {}) or [])
             except OSError:
                 continue
             for entry in names:
@@ -424,3 +479,11 @@ def resolve_pin_target(
         why = collector.result.evidence[-1] if collector.result.evidence else "it is rustup's proxy"
         return None, f"{path} cannot be used: {why}"
     return collector.result.rustcs[0], None
+
+
+def is_rustup_home(directory: Path) -> bool:
+    """Does ``directory`` hold ``toolchains/`` (a rustup home)? A path others chose that
+    leads where not every user could follow counts as one (then whoever uses it says why it
+    is not followed): whether anything is there is not looked at."""
+    toolchains = directory / "toolchains"
+    return bool(unfollowed_reason(toolchains, {})) or _is_followed_dir(toolchains, {})

@@ -510,6 +510,12 @@ def use_cache_dir(directory: str | None) -> None:
             _recorder.cache_dir = os.fspath(directory)
 
 
+def listed(path: str | os.PathLike[str]) -> None:
+    """This run listed ``path`` through a descriptor, which the audit hook cannot name."""
+    if _recorder is not None:
+        _recorder.saw(path, LIST)
+
+
 def wrote(path: str, text: str | bytes) -> None:
     """This run handed ``text`` to make in ``path``: a replay writes it again."""
     if _recorder is not None:
