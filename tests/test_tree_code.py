@@ -323,6 +323,16 @@ def test_rust_is_resolved_once_and_the_test_compile_gets_that_path(
     assert "elsewhere" not in " ".join(argv)
 
 
+def _no_test_compile(capsys: pytest.CaptureFixture[str], kernel_dir: Path, base: Path, why: str) -> None:
+    """``check`` of ``kernel_dir`` with the real stable rustc: selected, but the test compile
+    is skipped, and the warning says the tree is not root-only because ``why``."""
+    code, data = check_json(capsys, "--kernel-dir", str(kernel_dir), "--config", str(write_config(base)),
+                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
+    assert code == 0, messages_text(data)
+    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
+    assert f"not root-only ({why}" in "\n".join(data["warnings"])
+
+
 def test_a_user_owned_tree_around_a_root_only_rust_dir_gets_no_test_compile(
     kernel_trees: dict[str, Path], base: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -331,11 +341,7 @@ def test_a_user_owned_tree_around_a_root_only_rust_dir_gets_no_test_compile(
     shutil.rmtree(tree / "rust")
     (tree / "rust").symlink_to(_copy_tree(kernel_trees["stable"] / "rust", base / "roots-rust"))  # public
     os.chown(tree, UID, UID)
-    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
-                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
-    assert code == 0
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
-    assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])
+    _no_test_compile(capsys, tree, base, f"{tree} is owned by uid {UID}")
 
 
 def test_a_users_tree_whose_rust_links_into_a_trusted_dir_is_still_the_users(
@@ -354,11 +360,7 @@ def test_a_users_tree_whose_rust_links_into_a_trusted_dir_is_still_the_users(
     (tree / "rust").symlink_to(_copy_tree(kernel_trees["stable"] / "rust", trusted / "rust"))
     os.chown(tree, UID, UID)
     system_config(base, monkeypatch, f"trusted_dir = {trusted}\n")
-    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
-                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
-    assert code == 0, messages_text(data)
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
-    assert f"not root-only ({tree} is owned by uid {UID}" in "\n".join(data["warnings"])
+    _no_test_compile(capsys, tree, base, f"{tree} is owned by uid {UID}")
 
 
 def test_roots_tree_reached_through_a_users_link_is_the_users_choice(
@@ -371,11 +373,7 @@ def test_roots_tree_reached_through_a_users_link_is_the_users_choice(
     home.mkdir()
     (home / "klink").symlink_to(_copy_tree(kernel_trees["stable"], base / "tree"))  # root's, public
     planted.chown_tree(home)
-    code, data = check_json(capsys, "--kernel-dir", str(home / "klink"), "--config", str(write_config(base)),
-                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
-    assert code == 0, messages_text(data)
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
-    assert f"not root-only ({home} is owned by uid {UID}" in "\n".join(data["warnings"])
+    _no_test_compile(capsys, home / "klink", base, f"{home} is owned by uid {UID}")
 
 
 def test_a_sticky_rust_dir_others_can_add_to_gets_no_test_compile(
@@ -385,12 +383,7 @@ def test_a_sticky_rust_dir_others_can_add_to_gets_no_test_compile(
     to the directory rustc searches with -L (in the test compile and the module build)."""
     tree = _copy_tree(kernel_trees["stable"], base / "tree")
     (tree / "rust").chmod(0o1777)
-    code, data = check_json(capsys, "--kernel-dir", str(tree), "--config", str(write_config(base)),
-                        "--search", str(_stable().rustc.parent.parent))  # fmt: skip
-    assert code == 0
-    assert data["proofs"][str(_stable().rustc)]["skipped"] is True
-    warnings = "\n".join(data["warnings"])
-    assert f"not root-only ({tree / 'rust'} is writable by every user (sticky" in warnings
+    _no_test_compile(capsys, tree, base, f"{tree / 'rust'} is writable by every user (sticky")
 
 
 # -- what the dynamic loader maps for the kernel's proc macros ----------------------------------

@@ -358,26 +358,18 @@ def untrusted_libraries_reason(
         return str(problem)
     directories, files = closure["dirs"], closure["files"]
     assert isinstance(directories, list) and isinstance(files, list)
-    for directory in directories:
-        if trusted:
-            verdict = _trusted_verdict(os.path.realpath(directory), trusted)
+    name = os.path.basename(binary)
+    for paths, kind, role in (
+        (directories, "dir", f"a directory the dynamic loader searches for {name}"),
+        (files, "file", f"the dynamic loader maps it for {name}"),
+    ):
+        for path in paths:
+            verdict = _trusted_verdict(os.path.realpath(path), trusted) if trusted else False
             if verdict is None:
-                continue
-            if verdict is not False:
-                return f"{verdict} (a directory the dynamic loader searches for {os.path.basename(binary)})"
-        problem = _memoized(memo, "dir", directory, euid)
-        if problem:
-            return f"{problem} (a directory the dynamic loader searches for {os.path.basename(binary)})"
-    for path in files:
-        if trusted:
-            verdict = _trusted_verdict(os.path.realpath(path), trusted)
-            if verdict is None:
-                continue
-            if verdict is not False:
-                return f"{verdict} (the dynamic loader maps it for {os.path.basename(binary)})"
-        problem = _memoized(memo, "file", path, euid)
-        if problem:
-            return f"{problem} (the dynamic loader maps it for {os.path.basename(binary)})"
+                continue  # the administrator's
+            problem = _memoized(memo, kind, path, euid) if verdict is False else str(verdict)
+            if problem:
+                return f"{problem} ({role})"
     return None
 
 
