@@ -45,7 +45,7 @@ _walked: dict[str, object] = {}  # trust.walk_problem's findings, for the same r
 # Set while a kernel tree others can change is read: whatever it names (links, its Makefile's
 # other trees, rust/), root put there or not, was chosen by them, so only public files are read.
 _public_only: list[str] = []
-# The administrator's trusted_dir directories, resolved (trust_directories).
+# The administrator's trusted_dir directories, as named (trust_directories).
 _trusted: list[str] = []
 
 
@@ -61,11 +61,7 @@ def trust_directories(directories: Iterable[str | os.PathLike[str]]) -> None:
     """The administrator's ``trusted_dir`` directories: whoever may change them may run code
     as root anyway, so what lies in them is root's to read and list, as their programs are
     root's to run (except while only public files are read: someone else chose to go there)."""
-    bases = set()
-    for directory in directories:
-        bases.add(os.path.normpath(absolute(directory)))
-        bases.add(os.path.realpath(directory))
-    _trusted[:] = sorted(bases)
+    _trusted[:] = [absolute(directory) for directory in directories]  # trusted_base: both spellings
 
 
 def trusted_base(path: str, directories: Iterable[str | os.PathLike[str]]) -> str | None:
@@ -94,7 +90,7 @@ def trusted_dir_problem(path: str, base: str) -> str | None:
         owner = os.stat(real_base).st_uid
     except OSError as error:
         return f"the trusted_dir {base} cannot be examined ({error.strerror})"
-    for spelled in dict.fromkeys((os.path.normpath(base), real_base)):
+    for spelled in dict.fromkeys((base, real_base)):
         problem = _above_trusted_problem(spelled, base, owner)
         if problem:
             return problem
