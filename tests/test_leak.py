@@ -1128,3 +1128,33 @@ def test_a_descriptors_path_is_believed_for_what_it_names(base: Path) -> None:
         assert opened_path(fd) is None  # "<path> (deleted)"
     finally:
         os.close(fd)
+
+
+def test_a_descriptors_path_through_a_users_link_to_the_same_file_is_not_believed(
+    base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the thirteenth red team: through /proc/<pid>/root of a user's namespace, a
+    root-only directory's public file read back as a path that, in root's namespace, is the
+    user's link to that very file: the identity matched, the directories judged were the
+    user's, and ``config --config`` quoted the file's first line. Here the kernel's answer
+    for the descriptor is what that namespace made it say."""
+    secret = _private_dir(base) / "marker.conf"
+    secret.write_text(SECRET + " is not a key\n")
+    secret.chmod(0o644)
+    home = base / "h"
+    home.mkdir()
+    (home / "same").symlink_to(secret)
+    (home / "c.conf").symlink_to(secret)
+    planted.chown_tree(home)
+    readlink = os.readlink
+
+    def as_that_namespace_says(path: str | os.PathLike[str], *args: object, **kwargs: object) -> str:
+        if str(path).startswith("/proc/self/fd/") and readlink(path) == str(secret):
+            return str(home / "same")
+        return readlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "readlink", as_that_namespace_says)
+    code = main(["config", "--config", str(home / "c.conf")])
+    out = capsys.readouterr()
+    assert code == ExitCode.ERROR
+    assert SECRET not in out.out + out.err

@@ -432,9 +432,13 @@ def names_opened(real: str, fd: int) -> bool:
     """Does ``real`` (read from ``/proc/self/fd``) name, in this process's mount namespace,
     what is open on ``fd``? Not when it was opened through ``/proc/<pid>/root`` of a process
     in another namespace (a user's own, from ``unshare -Urm``: the path is theirs to shape,
-    and here names a directory of their choosing), nor when it was deleted or moved since."""
+    and here names a directory of their choosing), nor when it was deleted or moved since,
+    nor when a link on the way leads there (their link, in their namespace's copy of this
+    one's tree, to the very file: the directories judged would be theirs)."""
     try:
-        now, opened = os.stat(real), os.fstat(fd)
+        if os.path.realpath(real) != real:
+            return False
+        now, opened = os.lstat(real), os.fstat(fd)
     except (OSError, ValueError):
         return False
     return (now.st_dev, now.st_ino) == (opened.st_dev, opened.st_ino)
